@@ -1,0 +1,3 @@
+"""Loads the V-SYNC pytest plugin for every run started in this repository."""
+
+pytest_plugins = ["fixtures.plugin"]

@@ -1,0 +1,120 @@
+"""The response cache: every answered request is stored the moment it arrives.
+
+SQLite in WAL mode, one connection per process, one transaction per answer:
+pytest-xdist workers write concurrently, and a worker (or the whole run) killed
+mid-way loses nothing that was already answered. Only successful responses are
+stored, so a rerun asks again exactly for the items that are missing or errored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from vsync_models.types import Request, Response
+
+__all__ = ["CACHE_SCHEMA_VERSION", "ResponseCache", "cache_key"]
+
+CACHE_SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    key         TEXT PRIMARY KEY,
+    model       TEXT NOT NULL,
+    item_id     TEXT NOT NULL,
+    level       INTEGER NOT NULL,
+    modality    TEXT NOT NULL,
+    text        TEXT NOT NULL,
+    latency_s   REAL NOT NULL,
+    usage       TEXT,
+    created_at  REAL NOT NULL
+)
+"""
+
+
+def cache_key(model_name: str, fingerprint: dict[str, Any], request: Request, media_hash: str) -> str:
+    """Everything that can change the answer, hashed: model + its config + prompt + media + modality + level."""
+    payload = {
+        "v": CACHE_SCHEMA_VERSION,
+        "model": model_name,
+        "fingerprint": fingerprint,
+        "level": request.level,
+        "modality": request.modality.value,
+        "prompt": request.prompt,
+        "question": request.question,
+        "options": list(request.options),
+        "media_sha256": media_hash,
+    }
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class ResponseCache:
+    """A process-safe key → response store. Opening is lazy and per process (fork-safe)."""
+
+    def __init__(self, path: Path, timeout_s: float = 60.0) -> None:
+        self.path = Path(path)
+        self._timeout_s = timeout_s
+        self._conn: sqlite3.Connection | None = None
+        self._pid: int | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=self._timeout_s, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout = {int(self._timeout_s * 1000)}")
+        # Switching a new file to WAL does not wait on SQLite's busy handler: two xdist workers
+        # opening a fresh cache at once would get "database is locked". One at a time, then.
+        with FileLock(f"{self.path}.lock", timeout=self._timeout_s):
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(_SCHEMA)
+        # NORMAL is durable against a killed process in WAL mode (only a power cut can lose the tail).
+        conn.execute("PRAGMA synchronous = NORMAL")
+        self._conn, self._pid = conn, os.getpid()
+        return conn
+
+    def get(self, key: str) -> Response | None:
+        row = (
+            self._connect()
+            .execute("SELECT text, latency_s, usage FROM responses WHERE key = ?", (key,))
+            .fetchone()
+        )
+        if row is None:
+            return None
+        text, latency, usage = row
+        return Response(text=text, latency_s=latency, usage=json.loads(usage) if usage else None, cached=True)
+
+    def put(self, key: str, request: Request, model_name: str, response: Response) -> None:
+        """Store a successful response in its own transaction; errored responses are never stored."""
+        if response.error is not None:
+            raise ValueError("errored responses are not cached")
+        self._connect().execute(
+            "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                key,
+                model_name,
+                request.item_id,
+                request.level,
+                request.modality.value,
+                response.text,
+                response.latency_s,
+                json.dumps(response.usage) if response.usage else None,
+                time.time(),
+            ),
+        )
+
+    def __len__(self) -> int:
+        return self._connect().execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+
+    def close(self) -> None:
+        if self._conn is not None and self._pid == os.getpid():
+            self._conn.close()
+        self._conn = None

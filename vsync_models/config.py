@@ -1,0 +1,185 @@
+"""One typed configuration object from the original ``config.yaml`` keys, env and defaults.
+
+The original release kept everything in ``config/config.yaml`` with secrets in
+``config/.env`` or the environment. We read the same keys so an existing config
+works unchanged; unknown keys are kept (not rejected) because the original file
+carries sections we do not use yet.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vsync_models.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_ANSWER_FORMAT",
+    "DEFAULT_SYSTEM_PROMPT",
+    "DEFAULT_USER_PROMPT",
+    "Config",
+    "LevelConfig",
+    "RuntimeConfig",
+    "load_config",
+]
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a precise video-audio reasoning assistant. "
+    "You must answer ONLY with the option letter (A, B, C, or D)."
+)
+DEFAULT_USER_PROMPT = (
+    "Please carefully analyze the video, paying attention to the temporal relationship "
+    "between the audio and visual content."
+)
+DEFAULT_ANSWER_FORMAT = "Answer ONLY with the option letter (A, B, C, or D). Do not include any other text."
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """``runtime.*``: request pacing and frame sampling shared by API models."""
+
+    max_retries: int = 5
+    request_delay: float = 0.0
+    frame_interval_sec: float = 1.0
+    max_frames: int = 8
+
+
+@dataclass(frozen=True)
+class LevelConfig:
+    """``benchmark.level{N}.*``; ``None`` means "not set in the file" so CLI and defaults can decide."""
+
+    dataset_path: str | None = None
+    video_dir: str | None = None
+    output_dir: str | None = None
+    output_pattern: str | None = None
+    modality: str | None = None
+    system_prompt: str | None = None
+    user_prompt: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything read from the config file and the environment."""
+
+    api: Mapping[str, Any] = field(default_factory=dict)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    model_defaults: Mapping[str, Any] = field(default_factory=dict)
+    models: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    answer_format: str | None = None
+    levels: Mapping[int, LevelConfig] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """Environment (process env over the dotenv file); holds secrets, so never printed."""
+    source: Path | None = None
+
+    def level(self, n: int) -> LevelConfig:
+        return self.levels.get(n, LevelConfig())
+
+    def model_settings(self, name: str) -> dict[str, Any]:
+        """``models.defaults`` overlaid with ``models.<name>``."""
+        merged = dict(self.model_defaults)
+        merged.update(self.models.get(name, {}))
+        return merged
+
+
+def _section(raw: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
+    value = raw.get(key) or {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}: '{key}' must be a mapping, got {type(value).__name__}")
+    return value
+
+
+def _typed(section: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    value = section.get(key)
+    if value is None:
+        return None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        want = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        raise ConfigError(f"{where}: '{key}' must be {want}, got {value!r}")
+    return value
+
+
+def _runtime(raw: Mapping[str, Any], where: str) -> RuntimeConfig:
+    sec = _section(raw, "runtime", where)
+    kw = {
+        name: _typed(sec, name, kind, f"{where} runtime")
+        for name, kind in (
+            ("max_retries", int),
+            ("request_delay", float),
+            ("frame_interval_sec", float),
+            ("max_frames", int),
+        )
+    }
+    return RuntimeConfig(**{k: v for k, v in kw.items() if v is not None})
+
+
+def _levels(raw: Mapping[str, Any], where: str) -> dict[int, LevelConfig]:
+    bench = _section(raw, "benchmark", where)
+    levels: dict[int, LevelConfig] = {}
+    for n in (1, 2, 3):
+        sec = _section(bench, f"level{n}", f"{where} benchmark")
+        kw = {
+            name: _typed(sec, name, str, f"{where} benchmark.level{n}")
+            for name in LevelConfig.__annotations__
+        }
+        levels[n] = LevelConfig(**kw)
+    return levels
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read ``path`` (YAML, original keys) and the ``.env`` beside it; ``None`` gives the defaults.
+
+    Real environment variables win over the dotenv file, as in the original.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    if path is None:
+        return Config(env=environ)
+    path = Path(path)
+    where = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {where}: {exc.strerror or exc}") from None
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        pos = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{where}: invalid YAML{pos}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: top level must be a mapping")
+
+    dotenv = path.parent / ".env"
+    env = {**(_read_dotenv(dotenv) if dotenv.is_file() else {}), **environ}
+
+    models_raw = _section(raw, "models", where)
+    models: dict[str, Mapping[str, Any]] = {}
+    for name, sec in models_raw.items():
+        if name == "defaults":
+            continue
+        if not isinstance(sec, Mapping):
+            raise ConfigError(f"{where}: models.{name} must be a mapping")
+        models[str(name)] = dict(sec)
+    prompts = _section(raw, "prompts", where)
+    return Config(
+        api=dict(_section(raw, "api", where)),
+        runtime=_runtime(raw, where),
+        model_defaults=dict(_section(models_raw, "defaults", f"{where} models")),
+        models=models,
+        answer_format=_typed(prompts, "answer_format", str, f"{where} prompts"),
+        levels=_levels(raw, where),
+        env=env,
+        source=path,
+    )

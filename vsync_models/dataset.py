@@ -1,0 +1,207 @@
+"""Reading and validating datasets in the original V-SYNC JSON format.
+
+The original loader did no validation: a missing key crashed mid-run and a
+wrong letter was silently scored wrong. Here every item is checked before any
+test runs, and *all* problems are reported at once, each naming file, index
+and id, so one edit fixes a dataset instead of one edit per run.
+
+Cheap by design: validation stats files but never decodes or hashes media.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from vsync_models.errors import DatasetError
+from vsync_models.types import Item
+
+__all__ = ["Dataset", "load_level1", "resolve_dataset_paths"]
+
+_OPTION_PREFIX = re.compile(r"^([A-Z])[.)]")
+_TASK_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_REQUIRED: dict[str, tuple[type, ...]] = {
+    "id": (str, int),
+    "video_path": (str,),
+    "question": (str,),
+    "options": (list,),
+    "correct_answer": (str,),
+}
+_OPTIONAL: dict[str, tuple[type, ...]] = {"asr_content": (str, type(None)), "task": (str, type(None))}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A validated dataset: its items in file order, and where it came from."""
+
+    items: tuple[Item, ...]
+    path: Path
+    video_dir: Path
+
+    def __iter__(self) -> Iterator[Item]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def tasks(self) -> list[str]:
+        return sorted({it.task for it in self.items if it.task})
+
+
+def resolve_dataset_paths(dataset: Path, video_dir: Path | None) -> tuple[Path, Path]:
+    """``dataset`` may be the JSON file or a directory holding ``dataset.json`` and ``videos/``."""
+    if dataset.is_dir():
+        json_path = dataset / "dataset.json"
+        default_videos = dataset / "videos"
+    else:
+        json_path = dataset
+        default_videos = dataset.parent / "videos"
+    return json_path, (video_dir if video_dir is not None else default_videos)
+
+
+def _type_name(kinds: tuple[type, ...]) -> str:
+    names = {str: "string", int: "integer", list: "list", type(None): "null"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _is(value: Any, kinds: tuple[type, ...]) -> bool:
+    # bool is an int subclass; an id of ``true`` is a mistake, not an integer.
+    return isinstance(value, kinds) and not isinstance(value, bool)
+
+
+def _check_video_path(rel: str, video_root: Path) -> tuple[str | None, Path | None]:
+    """Return (problem, resolved path); paths must stay inside the video directory, links included."""
+    if not rel:
+        return "video_path is empty", None
+    if "\x00" in rel:
+        return "video_path contains a NUL byte", None
+    if os.path.isabs(rel) or rel.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", rel):
+        return f"video_path {rel!r} is absolute; it must be relative to the video directory", None
+    if ".." in Path(rel).parts or ".." in rel.replace("\\", "/").split("/"):
+        return f"video_path {rel!r} contains '..'; it must stay inside the video directory", None
+    candidate = video_root / rel
+    resolved = candidate.resolve()
+    if not resolved.is_relative_to(video_root):
+        return f"video_path {rel!r} leads outside the video directory (via a symlink)", None
+    if not resolved.is_file():
+        return f"video file not found: {candidate}", None
+    return None, resolved
+
+
+def _check_entry(raw: Any, where: str, video_root: Path) -> tuple[list[str], Item | None]:
+    if not isinstance(raw, dict):
+        return [f"{where}: item must be an object, got {type(raw).__name__}"], None
+    problems: list[str] = []
+    for key, kinds in _REQUIRED.items():
+        if key not in raw:
+            problems.append(f"{where}: missing field '{key}'")
+        elif not _is(raw[key], kinds):
+            problems.append(f"{where}: field '{key}' must be {_type_name(kinds)}, got {raw[key]!r}")
+    for key, kinds in _OPTIONAL.items():
+        if key in raw and not _is(raw[key], kinds):
+            problems.append(f"{where}: field '{key}' must be {_type_name(kinds)}, got {raw[key]!r}")
+    if problems:
+        return problems, None
+
+    options = raw["options"]
+    letters: list[str] = []
+    if len(options) < 2:
+        problems.append(f"{where}: needs at least 2 options, got {len(options)}")
+    for pos, opt in enumerate(options):
+        expected = chr(ord("A") + pos)
+        if not isinstance(opt, str):
+            problems.append(f"{where}: option {pos + 1} must be a string, got {opt!r}")
+            continue
+        m = _OPTION_PREFIX.match(opt)
+        if not m or m.group(1) != expected:
+            problems.append(f"{where}: option {pos + 1} must start with '{expected}.', got {opt[:30]!r}")
+        elif not opt[2:].strip():
+            problems.append(f"{where}: option {expected} has no text")
+        letters.append(expected)
+    answer = raw["correct_answer"]
+    if answer not in letters:
+        problems.append(
+            f"{where}: correct_answer {answer!r} is not one of the option letters {', '.join(letters)}"
+        )
+    task = raw.get("task")
+    if task is not None and not _TASK_NAME.match(task):
+        problems.append(f"{where}: task {task!r} must be lower_snake_case (it becomes a pytest marker)")
+    if not raw["question"].strip():
+        problems.append(f"{where}: question is empty")
+
+    path_problem, video_file = _check_video_path(raw["video_path"], video_root)
+    if path_problem:
+        problems.append(f"{where}: {path_problem}")
+    if problems or video_file is None:
+        return problems, None
+    known = set(_REQUIRED) | set(_OPTIONAL)
+    return [], Item(
+        id=raw["id"],
+        video_path=raw["video_path"],
+        question=raw["question"],
+        options=tuple(options),
+        correct_answer=answer,
+        video_file=video_file,
+        asr_content=raw.get("asr_content") or "",
+        task=task,
+        level=1,
+        extra={k: v for k, v in raw.items() if k not in known},
+    )
+
+
+def _parse_json(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DatasetError([f"{path}: dataset file not found"]) from None
+    except UnicodeDecodeError as exc:
+        raise DatasetError([f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
+    except OSError as exc:
+        raise DatasetError([f"{path}: cannot read ({exc.strerror or exc})"]) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DatasetError(
+            [f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"]
+        ) from None
+
+
+def load_level1(path: Path, video_dir: Path | None = None) -> Dataset:
+    """Load and validate a level-1 dataset; raise :class:`DatasetError` listing every problem."""
+    json_path, videos = resolve_dataset_paths(Path(path), Path(video_dir) if video_dir else None)
+    data = _parse_json(json_path)
+    if not isinstance(data, list):
+        raise DatasetError(
+            [f"{json_path}: top level must be a JSON array of items, got {type(data).__name__}"]
+        )
+    if not videos.is_dir():
+        raise DatasetError([f"{json_path}: video directory not found: {videos}"])
+    video_root = videos.resolve()
+
+    problems: list[str] = []
+    items: list[Item] = []
+    first_seen: dict[str, int] = {}
+    for index, raw in enumerate(data):
+        ident = raw.get("id", "?") if isinstance(raw, dict) else "?"
+        where = f"{json_path} item {index} (id={ident!r})"
+        found, item = _check_entry(raw, where, video_root)
+        problems.extend(found)
+        if isinstance(raw, dict) and _is(raw.get("id"), (str, int)):
+            key = str(raw["id"])
+            if key in first_seen:
+                problems.append(f"{where}: duplicate id, first used by item {first_seen[key]}")
+            else:
+                first_seen[key] = index
+        if item is not None:
+            items.append(replace(item, source=str(json_path), index=index))
+    if problems:
+        raise DatasetError(problems)
+    if not items:
+        raise DatasetError([f"{json_path}: dataset has no items"])
+    return Dataset(items=tuple(items), path=json_path, video_dir=video_root)

@@ -1,0 +1,70 @@
+"""One item × modality from request to outcome: the pipeline the pytest plugin drives.
+
+    build_request ─▶ cache? ─▶ ask(model) ─▶ store ─▶ extract_choice ─▶ score_choice ─▶ ItemResult
+
+Kept out of the plugin so it can be used (and tested) without pytest.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from vsync_models.answers import extract_choice
+from vsync_models.cache import ResponseCache, cache_key
+from vsync_models.errors import MediaError
+from vsync_models.media import MediaPreparer
+from vsync_models.models.base import Model, ask
+from vsync_models.prompts import PromptSettings, build_request
+from vsync_models.scoring import score_choice
+from vsync_models.types import Item, ItemResult, Modality, Outcome, Response
+
+__all__ = ["Evaluator"]
+
+
+@dataclass
+class Evaluator:
+    """Everything needed to score items against one model; one per process."""
+
+    model: Model
+    prompts: PromptSettings
+    preparer: MediaPreparer
+    cache: ResponseCache | None = None
+    read_cache: bool = True
+    """``False`` for ``--refresh``: ask again, but still store the new answers."""
+    request_delay_s: float = 0.0
+    """The original's ``runtime.request_delay``: a pause before every real model call."""
+    sleep: Any = time.sleep
+
+    def evaluate(self, item: Item, modality: Modality) -> ItemResult:
+        request = build_request(item, modality, self.prompts, self.preparer)
+        key = None
+        if self.cache is not None:
+            try:
+                key = cache_key(
+                    self.model.name, self.model.fingerprint(), request, request.media.content_hash
+                )
+            except MediaError as exc:
+                return self._error(item, modality, f"{type(exc).__name__}: {exc}")
+            if self.read_cache and (hit := self.cache.get(key)) is not None:
+                return self._score(item, modality, hit)
+        if self.request_delay_s > 0:
+            self.sleep(self.request_delay_s)
+        response = ask(self.model, request)
+        if response.error is None and self.cache is not None and key is not None:
+            self.cache.put(key, request, self.model.name, response)
+        return self._score(item, modality, response)
+
+    @staticmethod
+    def _error(item: Item, modality: Modality, message: str) -> ItemResult:
+        return ItemResult(
+            item, modality, Outcome.ERROR, None, Response(text="", latency_s=0.0, error=message)
+        )
+
+    @staticmethod
+    def _score(item: Item, modality: Modality, response: Response) -> ItemResult:
+        if response.error is not None:
+            return ItemResult(item, modality, Outcome.ERROR, None, response)
+        answer = extract_choice(response.text, item.options)
+        return ItemResult(item, modality, score_choice(answer, item), answer, response)

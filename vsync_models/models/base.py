@@ -1,0 +1,64 @@
+"""The one seam between the harness and any model: ``generate(request) -> ModelOutput``.
+
+An adapter turns a :class:`~vsync_models.types.Request` into text and raises a
+:class:`~vsync_models.errors.ModelError` subclass for infrastructure trouble.
+Timing, error capture and caching are the harness's job (:func:`ask`), so every
+adapter gets them the same way and none can score an outage as a wrong answer.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from vsync_models.errors import MediaError, ModelError
+from vsync_models.types import Request, Response
+
+__all__ = ["Model", "ModelOutput", "ask"]
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """What an adapter returns: the raw text and token usage when the provider reports it."""
+
+    text: str
+    usage: dict[str, int] | None = None
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A model V-SYNC can ask. Implementations live one per module in ``vsync_models.models``."""
+
+    name: str
+    """Registry name, used in results file names and cache keys."""
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Everything that can change an answer (model id, decoding params, frame sampling...).
+
+        It is part of every cache key, so it must be JSON-serialisable and must never hold
+        secrets such as API keys.
+        """
+        ...
+
+    def check(self) -> None:
+        """Fail fast before any item runs (missing key, unreachable server); no-op if nothing to check."""
+        ...
+
+    def generate(self, request: Request) -> ModelOutput:
+        """Answer one request; raise ``ModelError`` (or a subclass) for infrastructure trouble."""
+        ...
+
+
+def ask(model: Model, request: Request, clock: Any = time.perf_counter) -> Response:
+    """Call ``model`` once and always return a :class:`Response`.
+
+    Infrastructure errors (the model unreachable, a clip that cannot be prepared) land in
+    ``error`` instead of raising, so the caller can never mistake them for an answer.
+    """
+    start = clock()
+    try:
+        out = model.generate(request)
+    except (ModelError, MediaError) as exc:
+        return Response(text="", latency_s=clock() - start, error=f"{type(exc).__name__}: {exc}")
+    return Response(text=out.text, latency_s=clock() - start, usage=out.usage)

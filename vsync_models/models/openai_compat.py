@@ -1,0 +1,276 @@
+"""Adapter for any OpenAI-compatible chat endpoint (GPT-4o, Gemini through a proxy, vLLM, ...).
+
+API models cannot hear the clip, so they see what the original release gave them: JPEG
+frames sampled from the video plus the ASR transcript inside the text prompt. Unlike the
+original, every frame is labelled with its timestamp, because V-SYNC asks *when* things
+happen and an unlabelled frame sequence hides exactly that.
+
+Vendor exceptions stop here: everything the ``openai`` SDK raises is translated into
+:mod:`vsync_models.errors` types, and the API key is scrubbed from every message we build.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import openai
+
+from vsync_models.errors import ConfigError, ModelRequestError, ModelUnavailable
+from vsync_models.models.base import ModelOutput
+from vsync_models.types import Request
+
+__all__ = ["DEFAULT_OPENAI_BASE_URL", "OpenAICompatModel", "resolve_openai_settings"]
+
+DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+FRAME_QUALITY = 70
+"""JPEG quality asked of the media layer; fixed here so the fingerprint can state it."""
+
+IMAGE_DETAIL = "low"
+"""Low detail keeps a request at a few hundred tokens per frame, as the original's small frames did."""
+
+LAYOUT_VERSION = 1
+"""Bumped whenever the message layout changes, so cached answers from an older layout are not reused."""
+
+PREFLIGHT_TIMEOUT_S = 10.0
+"""check() must fail fast; a server that cannot list models in this time will not answer items either."""
+
+_EXCERPT_CHARS = 200
+
+
+def resolve_openai_settings(config_base_url: str | None, env: Mapping[str, str]) -> tuple[str, str | None]:
+    """Pick (base_url, api_key) the way users of the original release expect.
+
+    The environment wins over the config file so a shared config can be pointed at a
+    private proxy without editing it; ``OPENAI_BASE_URL`` is the SDK's own name and
+    ``OPENAI_API_BASE`` the original release's. Empty values count as unset because the
+    original config ships ``base_url: ""``.
+    """
+    candidates = (env.get("OPENAI_BASE_URL"), env.get("OPENAI_API_BASE"), config_base_url)
+    base_url = next((c.strip() for c in candidates if c and c.strip()), DEFAULT_OPENAI_BASE_URL)
+    key = (env.get("OPENAI_API_KEY") or "").strip() or None
+    return base_url, key
+
+
+def _format_seconds(t: float) -> str:
+    """``3.0``, ``2.5``, ``0.25``: short, but never rounds a sub-second interval away."""
+    text = f"{t:.2f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
+class OpenAICompatModel:
+    """One model behind an OpenAI-compatible ``/chat/completions`` endpoint."""
+
+    def __init__(
+        self,
+        name: str,
+        model_name: str,
+        base_url: str | None,
+        api_key: str | None,
+        *,
+        temperature: float = 0.0,
+        top_p: float | None = None,
+        max_tokens: int = 64,
+        frame_interval_s: float = 1.0,
+        max_frames: int = 8,
+        frame_max_side: int = 448,
+        timeout_s: float = 120.0,
+        max_retries: int = 5,
+        api_key_env: str = "OPENAI_API_KEY",
+        http_client: object | None = None,
+    ) -> None:
+        self.name = name
+        self.model_name = model_name
+        self.base_url = (base_url or DEFAULT_OPENAI_BASE_URL).rstrip("/")
+        self.temperature = temperature
+        self.top_p = top_p
+        self.max_tokens = max_tokens
+        self.frame_interval_s = frame_interval_s
+        self.max_frames = max_frames
+        self.frame_max_side = frame_max_side
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.api_key_env = api_key_env
+        # The key lives only inside the SDK client and in a closure used for redaction, so
+        # vars(model), repr(model) and the fingerprint cannot leak it by accident.
+        key = api_key or None
+        self._redact = _make_redactor(key)
+        self._http_client = http_client
+        self._client: openai.OpenAI | None = None
+        self._client_lock = threading.Lock()
+        self._key_source = (lambda: key) if key else None
+
+    def __repr__(self) -> str:
+        return (
+            f"OpenAICompatModel(name={self.name!r}, model_name={self.model_name!r}, "
+            f"base_url={self.base_url!r})"
+        )
+
+    # -- Model protocol -------------------------------------------------------------------
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {
+            "adapter": "openai_compat",
+            "layout": LAYOUT_VERSION,
+            "model_name": self.model_name,
+            "base_url": self.base_url,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            "frame_interval_s": self.frame_interval_s,
+            "max_frames": self.max_frames,
+            "frame_max_side": self.frame_max_side,
+            "frame_quality": FRAME_QUALITY,
+            "image_detail": IMAGE_DETAIL,
+        }
+
+    def check(self) -> None:
+        """Preflight ``GET /models``: only a missing/rejected key or a dead server stops the run.
+
+        Many compatible servers have no ``/models`` route, so any other HTTP status counts as
+        "reachable and not refusing us".
+        """
+        client = self._sdk_client().with_options(
+            timeout=min(PREFLIGHT_TIMEOUT_S, self.timeout_s), max_retries=0
+        )
+        try:
+            client.models.with_raw_response.list()
+        except openai.APIConnectionError as exc:  # includes APITimeoutError
+            raise ConfigError(
+                f"model {self.name!r}: cannot reach {self.base_url} ({self._reason(exc)})"
+            ) from None
+        except openai.APIStatusError as exc:
+            if exc.status_code in (401, 403):
+                raise ConfigError(
+                    f"model {self.name!r}: API key rejected by {self.base_url} "
+                    f"(HTTP {exc.status_code}; check {self.api_key_env})"
+                ) from None
+        except openai.OpenAIError:
+            # Anything else means the server answered; whether its /models body parses is irrelevant.
+            pass
+
+    def generate(self, request: Request) -> ModelOutput:
+        client = self._sdk_client()
+        kwargs: dict[str, Any] = {
+            "model": self.model_name,
+            "messages": self.build_messages(request),
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+        }
+        if self.top_p is not None:
+            kwargs["top_p"] = self.top_p
+        try:
+            completion = client.chat.completions.create(**kwargs)
+        except openai.APITimeoutError:
+            raise ModelUnavailable(
+                f"model {self.name!r}: no answer from {self.base_url} within {self.timeout_s:g}s"
+            ) from None
+        except openai.APIConnectionError as exc:
+            raise ModelUnavailable(
+                f"model {self.name!r}: cannot reach {self.base_url} ({self._reason(exc)})"
+            ) from None
+        except openai.APIStatusError as exc:
+            raise ModelRequestError(
+                f"model {self.name!r}: {self.base_url} answered HTTP {exc.status_code}: "
+                f"{self._excerpt(exc.response.text)}"
+            ) from None
+        except openai.OpenAIError as exc:
+            raise ModelRequestError(
+                f"model {self.name!r}: malformed answer from {self.base_url}: {self._reason(exc)}"
+            ) from None
+
+        choices = getattr(completion, "choices", None)
+        if not choices:
+            raise ModelRequestError(f"model {self.name!r}: empty response from {self.base_url} (no choices)")
+        message = getattr(choices[0], "message", None)
+        text = getattr(message, "content", None)
+        if text is None:
+            raise ModelRequestError(f"model {self.name!r}: empty response from {self.base_url} (no content)")
+        return ModelOutput(text=text, usage=_usage(completion))
+
+    # -- message layout -------------------------------------------------------------------
+
+    def build_messages(self, request: Request) -> list[dict[str, Any]]:
+        """Chat messages for one request (public so the layout can be inspected offline).
+
+        Order follows the original: one text part with the assembled prompt and then the
+        question, followed by the frames; the system prompt travels inside that text as the
+        ``[SYSTEM]`` part, as in the original (no separate system message, so scores stay
+        comparable). Added here: a timestamp label before each frame, and ``detail: low``. ASR text is never added separately: ``request.prompt`` already
+        carries it exactly when the modality allows audio, and adding it again (as the
+        original did) would risk leaking it into the video-only ablation.
+        """
+        text = "\n\n".join(part for part in (request.prompt.strip(), request.question.strip()) if part)
+        content: list[dict[str, Any]] = [{"type": "text", "text": text}]
+        if request.modality.sees_video:
+            frames = request.media.frames(
+                interval_s=self.frame_interval_s,
+                max_frames=self.max_frames,
+                max_side=self.frame_max_side,
+                quality=FRAME_QUALITY,
+            )
+            for frame in frames:
+                content.append({"type": "text", "text": f"Frame at {_format_seconds(frame.t)}s:"})
+                data = base64.b64encode(frame.jpeg).decode("ascii")
+                content.append(
+                    {
+                        "type": "image_url",
+                        "image_url": {"url": f"data:image/jpeg;base64,{data}", "detail": IMAGE_DETAIL},
+                    }
+                )
+        return [{"role": "user", "content": content}]
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _sdk_client(self) -> openai.OpenAI:
+        """Built lazily so constructing a model (e.g. to list or fingerprint it) needs no key."""
+        if self._key_source is None:
+            raise ConfigError(f"model {self.name!r} needs an API key: set {self.api_key_env}")
+        with self._client_lock:
+            if self._client is None:
+                self._client = openai.OpenAI(
+                    base_url=self.base_url,
+                    api_key=self._key_source(),
+                    timeout=self.timeout_s,
+                    max_retries=self.max_retries,
+                    http_client=self._http_client,  # type: ignore[arg-type]
+                )
+            return self._client
+
+    def _reason(self, exc: BaseException) -> str:
+        """The innermost cause (e.g. "Connection refused"), which says more than the SDK's wrapper."""
+        inner: BaseException = exc
+        while inner.__cause__ is not None:
+            inner = inner.__cause__
+        text = str(inner) or type(inner).__name__
+        return self._redact(" ".join(text.split())[:_EXCERPT_CHARS])
+
+    def _excerpt(self, body: str) -> str:
+        flat = " ".join(body.split())
+        if len(flat) > _EXCERPT_CHARS:
+            flat = flat[:_EXCERPT_CHARS] + "..."
+        return self._redact(flat) or "(empty body)"
+
+
+def _make_redactor(key: str | None) -> Callable[[str], str]:
+    """Servers sometimes echo the key they rejected; scrub it before it reaches logs or results."""
+
+    def redact(text: str) -> str:
+        return text.replace(key, "***") if key else text
+
+    return redact
+
+
+def _usage(completion: Any) -> dict[str, int] | None:
+    usage = getattr(completion, "usage", None)
+    if usage is None:
+        return None
+    counts = {
+        field: value
+        for field in ("prompt_tokens", "completion_tokens", "total_tokens")
+        if isinstance(value := getattr(usage, field, None), int)
+    }
+    return counts or None

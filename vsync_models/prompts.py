@@ -1,0 +1,85 @@
+"""Building the request for one item × modality: the original's prompt, and the modality gate.
+
+This is the single place that decides what a model may see. A ``vt`` request
+carries no transcript and a media view without the audio track; an ``at``
+request carries a media view that refuses frames. Adapters only ever get the
+:class:`~vsync_models.types.Request`, so none can break the ablation by mistake.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vsync_models.config import DEFAULT_ANSWER_FORMAT, DEFAULT_SYSTEM_PROMPT, DEFAULT_USER_PROMPT, Config
+from vsync_models.media import MediaPreparer, MediaView
+from vsync_models.types import Item, Modality, Request
+
+__all__ = ["PromptSettings", "assemble_prompt", "build_request", "prompt_settings"]
+
+
+@dataclass(frozen=True)
+class PromptSettings:
+    """The three configurable texts of the original prompt."""
+
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    user_prompt: str = DEFAULT_USER_PROMPT
+    answer_format: str = DEFAULT_ANSWER_FORMAT
+
+
+def prompt_settings(config: Config, level: int, model_name: str) -> PromptSettings:
+    """Resolve prompts as the original did: ``models.<name>.user_prompt`` beats the level's."""
+    lvl = config.level(level)
+    model_user = config.models.get(model_name, {}).get("user_prompt")
+    return PromptSettings(
+        system_prompt=lvl.system_prompt if lvl.system_prompt is not None else DEFAULT_SYSTEM_PROMPT,
+        user_prompt=next(
+            (p for p in (model_user, lvl.user_prompt) if isinstance(p, str)),
+            DEFAULT_USER_PROMPT,
+        ),
+        answer_format=config.answer_format if config.answer_format is not None else DEFAULT_ANSWER_FORMAT,
+    )
+
+
+def assemble_prompt(
+    options: tuple[str, ...] | list[str],
+    asr_text: str | None,
+    settings: PromptSettings,
+) -> str:
+    """The original's context text: non-empty parts joined by a blank line, in this order.
+
+    1. ``[SYSTEM]`` + system prompt, 2. ``[ASR]`` + transcript (absent without audio),
+    3. ``Options:`` + one option per line, 4. user prompt, 5. answer format.
+    The question is not part of it: it travels as its own field.
+    """
+    parts = [
+        f"[SYSTEM]\n{settings.system_prompt}" if settings.system_prompt else "",
+        f"[ASR]\n{asr_text}" if asr_text else "",
+        "Options:\n" + "\n".join(options) if options else "",
+        settings.user_prompt,
+        settings.answer_format,
+    ]
+    return "\n\n".join(p for p in parts if p)
+
+
+def build_request(
+    item: Item,
+    modality: Modality,
+    settings: PromptSettings,
+    preparer: MediaPreparer,
+) -> Request:
+    """The request a model gets for ``item`` under ``modality``; the transcript is audio, so
+    it is withheld exactly when the audio track is."""
+    asr = item.asr_content if modality.sees_audio and item.asr_content else None
+    return Request(
+        item_id=item.key,
+        level=item.level,
+        modality=modality,
+        prompt=assemble_prompt(item.options, asr, settings),
+        question=item.question,
+        options=item.options,
+        system_prompt=settings.system_prompt,
+        user_prompt=settings.user_prompt,
+        answer_format=settings.answer_format,
+        asr_text=asr,
+        media=MediaView(item.video_file, modality, preparer),
+    )

@@ -1,0 +1,81 @@
+"""Results files in the original format, plus our extra fields.
+
+One file per model × level × modality. The ``avt`` file keeps the original name
+(``results_{model}_level1.json``); ablations add the modality
+(``results_{model}_level1_vt.json``), so a ``vt`` run never overwrites the headline
+numbers. Each file is exactly what the original produced for that modality: its
+reader only needs ``accuracy``, ``correct``, ``total`` and ``results``, and ignores
+the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from vsync_models.stats import Tally
+
+__all__ = ["DEFAULT_OUTPUT_PATTERN", "read_results", "results_path", "write_results"]
+
+DEFAULT_OUTPUT_PATTERN = "results_{model}_level{level}.json"
+
+
+def _safe(name: str) -> str:
+    """Model names like ``openai:gpt-4o`` become file-name safe (``openai_gpt-4o``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "model"
+
+
+def results_path(output_dir: Path, model: str, level: int, modality: str, pattern: str | None = None) -> Path:
+    """Where the results of one model × level × modality go (see the module docstring)."""
+    name = (pattern or DEFAULT_OUTPUT_PATTERN).format(model=_safe(model), level=level)
+    if modality != "avt":
+        stem, dot, ext = name.rpartition(".")
+        name = f"{stem}_{modality}.{ext}" if dot else f"{name}_{modality}"
+    return Path(output_dir) / name
+
+
+def write_results(
+    path: Path, model: str, modality: str, records: Sequence[dict[str, Any]], now: datetime | None = None
+) -> dict[str, Any]:
+    """Write atomically (temp file + rename) so a crash never leaves a half-written file."""
+    tally = Tally()
+    for rec in records:
+        tally.add(rec["outcome"], bool(rec.get("cached")))
+    doc: dict[str, Any] = {
+        "model": model,
+        "timestamp": (now or datetime.now()).strftime("%Y%m%d_%H%M%S"),
+        "accuracy": round(tally.accuracy, 2) if tally.accuracy is not None else 0.0,
+        "correct": tally.correct,
+        "total": tally.scored,
+        "modality": modality,
+        "wrong": tally.wrong,
+        "unparseable": tally.unparseable,
+        "errors": tally.error,
+        "results": list(records),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, ensure_ascii=False, indent=2)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return doc
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    """Read a results file of ours or of the original release."""
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    for key in ("model", "accuracy", "correct", "total", "results"):
+        if key not in doc:
+            raise ValueError(f"{path}: not a V-SYNC results file (missing {key!r})")
+    return doc

@@ -1,0 +1,191 @@
+"""The small value types that flow through one benchmark item.
+
+    Item ──(modality)──▶ Request ──model──▶ Response ──extract──▶ Answer ──score──▶ ItemResult
+
+They are frozen dataclasses so they can be hashed, cached and sent between
+xdist processes without surprises.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vsync_models.media import MediaView
+
+__all__ = ["Answer", "Item", "ItemResult", "Modality", "Outcome", "Request", "Response"]
+
+
+class Modality(str, enum.Enum):
+    """Which streams of a clip a model may perceive (the original's ablation switch)."""
+
+    AVT = "avt"
+    VT = "vt"
+    AT = "at"
+
+    @property
+    def sees_audio(self) -> bool:
+        return self is not Modality.VT
+
+    @property
+    def sees_video(self) -> bool:
+        return self is not Modality.AT
+
+    @classmethod
+    def parse(cls, text: str) -> Modality:
+        """Accept the canonical names and the original release's synonyms."""
+        key = text.strip().lower().replace(" ", "")
+        try:
+            return _MODALITY_SYNONYMS[key]
+        except KeyError:
+            known = ", ".join(sorted(_MODALITY_SYNONYMS))
+            raise ValueError(f"unknown modality {text!r}; use one of: {known}") from None
+
+
+_MODALITY_SYNONYMS = {
+    "avt": Modality.AVT,
+    "av": Modality.AVT,
+    "audio+video": Modality.AVT,
+    "audio+video+text": Modality.AVT,
+    "vt": Modality.VT,
+    "v": Modality.VT,
+    "vision": Modality.VT,
+    "video": Modality.VT,
+    "video+text": Modality.VT,
+    "at": Modality.AT,
+    "a": Modality.AT,
+    "audio": Modality.AT,
+    "audio+text": Modality.AT,
+}
+
+
+class Outcome(str, enum.Enum):
+    """How one item ended. Only the first three are the model's; ``error`` is infrastructure."""
+
+    CORRECT = "correct"
+    WRONG = "wrong"
+    UNPARSEABLE = "unparseable"
+    ERROR = "error"
+
+    @property
+    def scored(self) -> bool:
+        """Whether the outcome enters the accuracy denominator."""
+        return self is not Outcome.ERROR
+
+
+@dataclass(frozen=True)
+class Item:
+    """One validated level-1 question about one clip, as read from the dataset file."""
+
+    id: str | int
+    video_path: str
+    """Path as written in the dataset, relative to the video directory."""
+    question: str
+    options: tuple[str, ...]
+    """Lettered options, e.g. ``"A. the woman in red"``."""
+    correct_answer: str
+    video_file: Path
+    """Resolved, checked absolute path of the clip."""
+    asr_content: str = ""
+    task: str | None = None
+    """Task type (e.g. ``who_said``) when the dataset carries one; becomes a pytest marker."""
+    level: int = 1
+    source: str = ""
+    """Dataset file the item came from, for error messages."""
+    index: int = 0
+    """Position in that file, for error messages."""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    """Fields of the dataset entry that V-SYNC does not interpret, kept for round trips."""
+
+    @property
+    def key(self) -> str:
+        """The id as text; ids are unique as text (``1`` and ``"1"`` collide)."""
+        return str(self.id)
+
+    @property
+    def letters(self) -> tuple[str, ...]:
+        return tuple(opt[0] for opt in self.options)
+
+    def option_texts(self) -> dict[str, str]:
+        """Letter → option text without its ``"A. "`` prefix."""
+        return {opt[0]: opt[2:].strip() for opt in self.options}
+
+
+@dataclass(frozen=True)
+class Request:
+    """Everything one model call may see. Built only by :func:`vsync_models.prompts.build_request`,
+    which is the single place that enforces what each modality withholds."""
+
+    item_id: str
+    level: int
+    modality: Modality
+    prompt: str
+    """The assembled context ([SYSTEM], [ASR], Options, user prompt, answer format)."""
+    question: str
+    """Sent as a separate field, as in the original."""
+    options: tuple[str, ...]
+    system_prompt: str
+    user_prompt: str
+    answer_format: str
+    asr_text: str | None
+    """Transcript; ``None`` whenever the modality has no audio."""
+    media: MediaView
+
+
+@dataclass(frozen=True)
+class Response:
+    """What came back from one call (or from the cache)."""
+
+    text: str
+    latency_s: float
+    usage: dict[str, int] | None = None
+    """Token counts when the provider reports them."""
+    error: str | None = None
+    """Set when the call failed for infrastructure reasons; ``text`` is then empty."""
+    cached: bool = False
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An extracted choice. ``letter`` is ``None`` when the text cannot be read as one option."""
+
+    letter: str | None
+    rule: str
+    """Which extraction rule decided (or why extraction refused)."""
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """The scored end of one item × modality: what the reports and results files are built from."""
+
+    item: Item
+    modality: Modality
+    outcome: Outcome
+    answer: Answer | None
+    response: Response
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-ready record: the original results fields first, ours after."""
+        it = self.item
+        return {
+            "id": it.id,
+            "video_path": it.video_path,
+            "question": it.question,
+            "options": list(it.options),
+            "correct_answer": it.correct_answer,
+            "prediction": self.answer.letter if self.answer else None,
+            "raw_response": self.response.text,
+            "is_correct": self.outcome is Outcome.CORRECT,
+            "modality": self.modality.value,
+            "level": it.level,
+            "task": it.task,
+            "outcome": self.outcome.value,
+            "extraction_rule": self.answer.rule if self.answer else None,
+            "latency_s": round(self.response.latency_s, 4),
+            "usage": self.response.usage,
+            "cached": self.response.cached,
+            "error": self.response.error,
+        }
