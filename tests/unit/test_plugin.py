@@ -133,3 +133,13 @@ def test_pytest_options_k_x_lf_junitxml_work(bench):
     res = bench.runpytest("--model", "random", "-m", "avt", "--junitxml", "junit.xml")
     xml = (bench.path / "junit.xml").read_text(encoding="utf-8")
     assert xml.count("<testcase ") == 8 and "vsync_result" in xml
+
+
+def test_benchmark_run_does_not_collect_the_projects_own_tests(bench):
+    unit = bench.mkdir("tests/unit")
+    (unit / "test_needs_dev_extras.py").write_text("import a_dev_only_module\n", encoding="utf-8")
+    res = bench.runpytest("--model", "random", "-m", "avt")
+    assert res.ret == pytest.ExitCode.TESTS_FAILED  # random gets items wrong; nothing failed to collect
+    assert "a_dev_only_module" not in res.stdout.str()
+    res = bench.runpytest()
+    res.stdout.fnmatch_lines(["*ModuleNotFoundError*a_dev_only_module*"])

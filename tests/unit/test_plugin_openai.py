@@ -4,7 +4,13 @@ unparseable answers are their own outcome, and the cache resumes a run without a
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 
 import pytest
 from werkzeug import Request, Response
@@ -19,6 +25,7 @@ class ScriptedServer:
         self.server = httpserver
         self.script: dict[str, str | int] = {}
         self.asked: list[str] = []
+        self.delay_s = 0.0
         httpserver.expect_request("/v1/chat/completions", method="POST").respond_with_handler(self.handle)
         httpserver.expect_request("/v1/models").respond_with_json({"data": []})
 
@@ -26,6 +33,7 @@ class ScriptedServer:
         text = request.get_json()["messages"][-1]["content"][0]["text"]
         n = int(re.search(r"said sentence (\d+)\?", text).group(1))
         item = f"q{n:03d}"
+        time.sleep(self.delay_s)
         self.asked.append(item)
         reply = self.script.get(item, "A")
         if isinstance(reply, int):
@@ -127,3 +135,38 @@ def test_unreachable_server_names_the_url(bench, scripted, monkeypatch):
     assert res.ret == pytest.ExitCode.USAGE_ERROR
     res.stderr.fnmatch_lines(["*http://127.0.0.1:9/v1*"])
     assert "Traceback" not in res.stderr.str()
+
+
+def test_killed_run_loses_no_answer_and_resumes_with_the_rest(bench, scripted):
+    """SIGKILL the whole pytest process mid-run; the rerun asks only for what was not stored."""
+    scripted.delay_s = 0.3
+    args = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--model",
+        "openai:scripted",
+        "-m",
+        "at",
+    ]
+    proc = subprocess.Popen(
+        args, cwd=bench.path, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 60
+    while len(scripted.asked) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert len(scripted.asked) >= 3, "the run never got going"
+    db = bench.path / ".vsync_cache" / "responses.sqlite"
+    stored = {row[0] for row in sqlite3.connect(db).execute("SELECT item_id FROM responses")}
+    assert len(stored) >= 2 and stored <= set(scripted.asked)
+
+    scripted.asked.clear()
+    scripted.delay_s = 0.0
+    run(bench).assert_outcomes(passed=6)
+    assert not stored & set(scripted.asked), "an answer stored before the kill was asked again"
+    assert stored | set(scripted.asked) == {f"q{i:03d}" for i in range(6)}
