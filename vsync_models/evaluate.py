@@ -16,11 +16,11 @@ from vsync_models.cache import ResponseCache, cache_key
 from vsync_models.errors import MediaError
 from vsync_models.media import MediaPreparer
 from vsync_models.models.base import Model, ask
-from vsync_models.prompts import PromptSettings, build_request
+from vsync_models.prompts import PromptSettings, build_request, rotations
 from vsync_models.scoring import score_choice
 from vsync_models.types import Item, ItemResult, Modality, Outcome, Response
 
-__all__ = ["Evaluator"]
+__all__ = ["Evaluator", "circular_record", "circular_verdict"]
 
 
 @dataclass
@@ -56,6 +56,10 @@ class Evaluator:
             self.cache.put(key, request, self.model.name, response)
         return self._score(item, modality, response)
 
+    def evaluate_circular(self, item: Item, modality: Modality) -> list[ItemResult]:
+        """CircularEval: one ordinary evaluation (request, cache entry) per rotation of the options."""
+        return [self.evaluate(rotated, modality) for rotated in rotations(item)]
+
     @staticmethod
     def _error(item: Item, modality: Modality, message: str) -> ItemResult:
         return ItemResult(
@@ -68,3 +72,32 @@ class Evaluator:
             return ItemResult(item, modality, Outcome.ERROR, None, response)
         answer = extract_choice(response.text, item.options)
         return ItemResult(item, modality, score_choice(answer, item), answer, response)
+
+
+def circular_verdict(results: list[ItemResult]) -> ItemResult:
+    """The rotation that decides the item: the first error, else the first not-correct one, else
+    rotation 0. Correct only if every rotation is; its outcome is the item's circular outcome."""
+    errors = [r for r in results if r.outcome is Outcome.ERROR]
+    if errors:
+        return errors[0]
+    return next((r for r in results if r.outcome is not Outcome.CORRECT), results[0])
+
+
+def circular_record(results: list[ItemResult]) -> dict[str, Any]:
+    """Rotation 0's ordinary record (plain accuracy, original format) plus the circular outcome
+    and a compact line per rotation."""
+    record = results[0].to_record()
+    record["circular_outcome"] = circular_verdict(results).outcome.value
+    record["rotations"] = [
+        {
+            "options": list(r.item.options),
+            "correct_answer": r.item.correct_answer,
+            "prediction": r.answer.letter if r.answer else None,
+            "outcome": r.outcome.value,
+            "raw_response": r.response.text,
+            "latency_s": round(r.response.latency_s, 4),
+            "cached": r.response.cached,
+        }
+        for r in results
+    ]
+    return record

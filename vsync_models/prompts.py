@@ -8,13 +8,13 @@ request carries a media view that refuses frames. Adapters only ever get the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from vsync_models.config import DEFAULT_ANSWER_FORMAT, DEFAULT_SYSTEM_PROMPT, DEFAULT_USER_PROMPT, Config
 from vsync_models.media import MediaPreparer, MediaView
 from vsync_models.types import Item, Modality, Request
 
-__all__ = ["PromptSettings", "assemble_prompt", "build_request", "prompt_settings"]
+__all__ = ["PromptSettings", "assemble_prompt", "build_request", "prompt_settings", "rotations"]
 
 
 @dataclass(frozen=True)
@@ -83,3 +83,22 @@ def build_request(
         asr_text=asr,
         media=MediaView(item.video_file, modality, preparer),
     )
+
+
+def rotations(item: Item) -> list[Item]:
+    """CircularEval: the item once per rotation of its option texts, re-lettered, answer moved along.
+
+    Rotation 0 is the item itself. In rotation ``r`` letter ``i`` carries the text that
+    letter ``i + r`` had, so every text is shown under every letter once; a model that
+    favours one letter is right in at most one rotation. The id stays the item's: the
+    options differ, so each rotation is its own request and cache entry.
+    """
+    letters = item.letters
+    texts = [item.option_texts()[letter] for letter in letters]
+    answer = letters.index(item.correct_answer)
+    k = len(letters)
+    out = [item]  # exactly the plain request, so a plain run's cached answer is reused
+    for r in range(1, k):
+        options = tuple(f"{letters[i]}{item.options[i][1]} {texts[(i + r) % k]}" for i in range(k))
+        out.append(replace(item, options=options, correct_answer=letters[(answer - r) % k]))
+    return out

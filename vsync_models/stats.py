@@ -1,12 +1,55 @@
-"""Counting outcomes into accuracy. Errors are counted, shown, and kept out of the denominator."""
+"""Counting outcomes into accuracy, and the statistics that say how far to trust it.
+
+Errors are counted, shown, and kept out of every denominator: they are the
+infrastructure's, not the model's. Everything here works on proportions in
+``[0, 1]``; :class:`Tally` alone speaks percent, because the results file does.
+
+* :func:`wilson_interval` — the score interval for one proportion (good at small n
+  and near 0 or 1, where the textbook normal interval is not).
+* :func:`clustered_interval` — the same, with the sample size shrunk by the design
+  effect of items that share a clip (their answers are correlated).
+* :func:`paired_bootstrap` — percentile CI of any statistic of per-condition
+  accuracies over the *same* items, resampling clips; used for the synchrony gain
+  and for run-to-run differences.
+* :func:`mcnemar` — exact (small n) or continuity-corrected chi-square test of
+  paired correct/not-correct changes.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Any
 
-__all__ = ["Tally", "tally_by"]
+import numpy as np
+
+__all__ = [
+    "DEFAULT_SEED",
+    "Estimate",
+    "GainSummary",
+    "GroupSummary",
+    "Interval",
+    "McNemarResult",
+    "RunSummary",
+    "Tally",
+    "clustered_interval",
+    "mcnemar",
+    "paired_bootstrap",
+    "summarize",
+    "synchrony_gain",
+    "tally_by",
+    "wilson_interval",
+]
+
+DEFAULT_SEED = 0
+"""Bootstrap seed: the same records always give the same intervals."""
+DEFAULT_BOOTSTRAP = 2000
+MCNEMAR_EXACT_BELOW = 25
+"""Discordant pairs below which McNemar uses the exact binomial test (the usual rule of thumb)."""
+MODALITY_ORDER = {"avt": 0, "vt": 1, "at": 2}
+ALL_TASKS = "all"
 
 
 @dataclass
@@ -40,10 +83,318 @@ class Tally:
         return 100.0 * self.correct / self.scored if self.scored else None
 
 
-def tally_by(records: Iterable[Mapping[str, Any]], *keys: str) -> dict[tuple[Any, ...], Tally]:
-    """Group result records by ``keys`` (e.g. ``"modality", "task"``) and count their outcomes."""
+def tally_by(
+    records: Iterable[Mapping[str, Any]], *keys: str, outcome_field: str = "outcome"
+) -> dict[tuple[Any, ...], Tally]:
+    """Group result records by ``keys`` (e.g. ``"modality", "task"``) and count their outcomes.
+
+    ``outcome_field="circular_outcome"`` counts CircularEval outcomes; records without
+    that field are left out.
+    """
     groups: dict[tuple[Any, ...], Tally] = {}
     for rec in records:
+        outcome = rec.get(outcome_field)
+        if outcome is None:
+            continue
         group = tuple(rec.get(k) for k in keys)
-        groups.setdefault(group, Tally()).add(rec["outcome"], bool(rec.get("cached")))
+        groups.setdefault(group, Tally()).add(outcome, bool(rec.get("cached")))
     return groups
+
+
+# --------------------------------------------------------------------------- intervals
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A two-sided confidence interval of a proportion or a difference of proportions."""
+
+    low: float
+    high: float
+
+
+def _z(confidence: float) -> float:
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
+def _wilson(successes: float, n: float, z: float) -> Interval:
+    p = successes / n
+    z2 = z * z
+    denom = 1.0 + z2 / n
+    centre = (p + z2 / (2 * n)) / denom
+    half = z / denom * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return Interval(max(0.0, centre - half), min(1.0, centre + half))
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> Interval | None:
+    """Wilson score interval for ``successes`` of ``n``; ``None`` when ``n`` is 0."""
+    if successes < 0 or successes > n:
+        raise ValueError(f"need 0 <= successes <= n, got {successes} of {n}")
+    return _wilson(successes, n, _z(confidence)) if n else None
+
+
+@dataclass(frozen=True)
+class ClusteredInterval:
+    """A cluster-robust interval, with what it was derived from (for the report's footnote)."""
+
+    interval: Interval
+    clusters: int
+    design_effect: float
+    """Variance inflation from correlated items of a clip; 1.0 means "as if independent"."""
+
+
+def clustered_interval(
+    clusters: Iterable[tuple[int, int]], confidence: float = 0.95
+) -> ClusteredInterval | None:
+    """Wilson interval on the effective sample size ``n / deff``, given ``(correct, scored)`` per clip.
+
+    Questions about one clip are not independent (a model that cannot see a clip's
+    speaker fails all of them), so treating them as independent overstates certainty.
+    The design effect is the cluster-robust (sandwich) variance of the ratio estimator
+    over the binomial one; it is floored at 1 (Korn & Graubard), so clustering can only
+    widen the Wilson interval, and clips holding one item each give exactly Wilson.
+    """
+    pairs = [(int(k), int(m)) for k, m in clusters if m > 0]
+    n = sum(m for _, m in pairs)
+    if n == 0:
+        return None
+    k = sum(c for c, _ in pairs)
+    p = k / n
+    var_srs = p * (1 - p) / n
+    var_cluster = sum((c - p * m) ** 2 for c, m in pairs) / (n * n)
+    deff = max(1.0, var_cluster / var_srs) if var_srs > 0 else 1.0
+    n_eff = n / deff
+    return ClusteredInterval(_wilson(p * n_eff, n_eff, _z(confidence)), len(pairs), deff)
+
+
+# --------------------------------------------------------------------------- paired tests
+
+
+@dataclass(frozen=True)
+class McNemarResult:
+    """Paired test of ``b`` (correct → not correct) against ``c`` (not correct → correct)."""
+
+    b: int
+    c: int
+    p_value: float
+    method: str
+    """``"exact"`` (two-sided binomial) or ``"chi2"`` (with continuity correction)."""
+
+
+def mcnemar(b: int, c: int, exact: bool | None = None) -> McNemarResult:
+    """McNemar's test on the discordant pairs; exact below 25 of them unless told otherwise.
+
+    The continuity-corrected chi-square is the large-sample stand-in for the exact
+    binomial test, so the switch at 25 moves p-values little; the uncorrected one
+    would be more liberal than the exact test it replaces.
+    """
+    if b < 0 or c < 0:
+        raise ValueError(f"discordant counts must be >= 0, got b={b}, c={c}")
+    n = b + c
+    if n == 0:
+        return McNemarResult(b, c, 1.0, "exact")
+    if exact is None:
+        exact = n < MCNEMAR_EXACT_BELOW
+    if exact:
+        tail = sum(math.comb(n, i) for i in range(min(b, c) + 1)) / 2**n
+        return McNemarResult(b, c, min(1.0, 2 * tail), "exact")
+    statistic = (abs(b - c) - 1) ** 2 / n if abs(b - c) > 1 else 0.0
+    return McNemarResult(b, c, math.erfc(math.sqrt(statistic / 2)), "chi2")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate with a bootstrap percentile interval, over ``n`` paired items."""
+
+    value: float
+    interval: Interval
+    n: int
+    clusters: int
+
+
+def paired_bootstrap(
+    columns: np.ndarray,
+    statistic: Callable[[np.ndarray], np.ndarray],
+    clusters: Sequence[Hashable] | None = None,
+    n_boot: int = DEFAULT_BOOTSTRAP,
+    confidence: float = 0.95,
+    rng: np.random.Generator | None = None,
+) -> Estimate | None:
+    """Percentile bootstrap of ``statistic(accuracies)`` over paired items.
+
+    ``columns`` is ``(items, conditions)`` of 0/1 (one row per item, one column per
+    modality or run); ``statistic`` maps a ``(draws, conditions)`` array of accuracies
+    to ``(draws,)``. Whole clips are resampled (each item is its own clip when
+    ``clusters`` is ``None``), so every draw keeps items paired across conditions and
+    keeps a clip's correlated items together.
+    """
+    x = np.asarray(columns, dtype=float)
+    if x.ndim != 2:
+        raise ValueError("columns must be a 2-d array (items, conditions)")
+    if len(x) == 0:
+        return None
+    rng = rng if rng is not None else np.random.default_rng(DEFAULT_SEED)
+    keys = list(range(len(x))) if clusters is None else list(clusters)
+    if len(keys) != len(x):
+        raise ValueError("one cluster key per item is needed")
+    index: dict[Hashable, int] = {}
+    codes = np.array([index.setdefault(key, len(index)) for key in keys])
+    n_clusters = len(index)
+    sums = np.zeros((n_clusters, x.shape[1]))
+    np.add.at(sums, codes, x)
+    sizes = np.bincount(codes, minlength=n_clusters).astype(float)
+    weights = rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters), size=n_boot)
+    draws = (weights @ sums) / (weights @ sizes)[:, None]
+    values = np.asarray(statistic(draws), dtype=float)
+    alpha = 1.0 - confidence
+    low, high = np.quantile(values, [alpha / 2, 1 - alpha / 2])
+    point = float(np.asarray(statistic(x.mean(axis=0)[None, :]), dtype=float)[0])
+    return Estimate(point, Interval(float(low), float(high)), len(x), n_clusters)
+
+
+def _gain(acc: np.ndarray) -> np.ndarray:
+    return acc[:, 0] - np.maximum(acc[:, 1], acc[:, 2])
+
+
+def synchrony_gain(
+    records: Iterable[Mapping[str, Any]],
+    outcome_field: str = "outcome",
+    n_boot: int = DEFAULT_BOOTSTRAP,
+    rng: np.random.Generator | None = None,
+) -> Estimate | None:
+    """acc(avt) − max(acc(vt), acc(at)) over the items scored in all three, with a paired CI.
+
+    Only items the model answered in every modality take part (an error in one
+    modality would otherwise change which items each accuracy is computed on).
+    ``None`` unless at least one item was scored in all three.
+    """
+    by_item: dict[tuple[Any, str], dict[str, bool]] = {}
+    clip: dict[tuple[Any, str], Any] = {}
+    for rec in records:
+        outcome = rec.get(outcome_field)
+        if outcome is None or outcome == "error" or rec.get("modality") not in MODALITY_ORDER:
+            continue
+        key = (rec.get("level"), str(rec["id"]))
+        by_item.setdefault(key, {})[rec["modality"]] = outcome == "correct"
+        clip[key] = rec.get("video_path", key)
+    keys = [k for k, seen in by_item.items() if len(seen) == 3]
+    if not keys:
+        return None
+    columns = np.array([[by_item[k][m] for m in ("avt", "vt", "at")] for k in keys], dtype=float)
+    return paired_bootstrap(columns, _gain, [clip[k] for k in keys], n_boot=n_boot, rng=rng)
+
+
+# --------------------------------------------------------------------------- run summary
+
+
+@dataclass(frozen=True)
+class GroupSummary:
+    """One row of the accuracy table: a level × modality × task (``task="all"`` for the whole)."""
+
+    level: int
+    modality: str
+    task: str
+    tally: Tally
+    wilson: Interval | None
+    clustered: ClusteredInterval | None
+    circular: Tally | None = None
+    circular_clustered: ClusteredInterval | None = None
+    chance: float | None = None
+    """Expected accuracy of uniform guessing (mean of 1/options), for the chart's reference line."""
+
+    @property
+    def ci(self) -> Interval | None:
+        """The interval to quote: cluster-robust (equal to Wilson when no clip is shared)."""
+        return self.clustered.interval if self.clustered else self.wilson
+
+
+@dataclass(frozen=True)
+class GainSummary:
+    """The synchrony gain of one level (and task), plain and, with ``--circular``, circular."""
+
+    level: int
+    task: str
+    plain: Estimate
+    circular: Estimate | None = None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    groups: list[GroupSummary]
+    gains: list[GainSummary]
+
+    @property
+    def circular(self) -> bool:
+        return any(g.circular is not None for g in self.groups)
+
+
+def _clusters(records: Sequence[Mapping[str, Any]], outcome_field: str) -> list[tuple[int, int]]:
+    per_clip: dict[Any, list[int]] = {}
+    for rec in records:
+        outcome = rec.get(outcome_field)
+        if outcome is None or outcome == "error":
+            continue
+        counts = per_clip.setdefault(rec.get("video_path") or rec["id"], [0, 0])
+        counts[0] += outcome == "correct"
+        counts[1] += 1
+    return [(c, m) for c, m in per_clip.values()]
+
+
+def _group(level: int, modality: str, task: str, recs: Sequence[Mapping[str, Any]]) -> GroupSummary:
+    tally = tally_by(recs).get((), Tally())
+    circular = tally_by(recs, outcome_field="circular_outcome").get(())
+    n_options = [len(r["options"]) for r in recs if r.get("options")]
+    return GroupSummary(
+        level=level,
+        modality=modality,
+        task=task,
+        tally=tally,
+        wilson=wilson_interval(tally.correct, tally.scored),
+        clustered=clustered_interval(_clusters(recs, "outcome")),
+        circular=circular,
+        circular_clustered=clustered_interval(_clusters(recs, "circular_outcome")) if circular else None,
+        chance=sum(1 / k for k in n_options) / len(n_options) if n_options else None,
+    )
+
+
+def _order(level: Any, modality: Any) -> tuple[int, int, str]:
+    return int(level or 0), MODALITY_ORDER.get(str(modality), 9), str(modality)
+
+
+def summarize(
+    records: Iterable[Mapping[str, Any]], n_boot: int = DEFAULT_BOOTSTRAP, seed: int = DEFAULT_SEED
+) -> RunSummary:
+    """Everything the terminal, HTML and Allure summaries show, computed once from the records.
+
+    Groups come per level × modality (task ``"all"``) and per level × modality × task
+    (unless one task covers them all); gains per level and per level × task, each bootstrapped from its own seeded
+    generator so adding a task never changes another row's interval.
+    """
+    records = list(records)
+    buckets: dict[tuple[int, str, str], list[Mapping[str, Any]]] = {}
+    for rec in records:
+        level, modality = rec.get("level", 1), str(rec.get("modality"))
+        buckets.setdefault((level, modality, ALL_TASKS), []).append(rec)
+        if rec.get("task"):
+            buckets.setdefault((level, modality, str(rec["task"])), []).append(rec)
+    for level, modality, task in list(buckets):
+        whole = buckets[(level, modality, ALL_TASKS)]
+        if task != ALL_TASKS and len(buckets[(level, modality, task)]) == len(whole):
+            del buckets[(level, modality, task)]  # a single task would only repeat "all"
+    keys = sorted(buckets, key=lambda k: (*_order(k[0], k[1]), k[2] != ALL_TASKS, k[2]))
+    groups = [
+        _group(level, modality, task, buckets[(level, modality, task)]) for level, modality, task in keys
+    ]
+
+    gains: list[GainSummary] = []
+    for level, task in sorted(
+        {(k[0], k[2]) for k in keys}, key=lambda lt: (lt[0], lt[1] != ALL_TASKS, lt[1])
+    ):
+        subset = [r for r in records if r.get("level", 1) == level and task in (ALL_TASKS, r.get("task"))]
+        plain = synchrony_gain(subset, n_boot=n_boot, rng=np.random.default_rng(seed))
+        if plain is None:
+            continue
+        circular = synchrony_gain(subset, "circular_outcome", n_boot=n_boot, rng=np.random.default_rng(seed))
+        gains.append(GainSummary(level, task, plain, circular))
+    return RunSummary(groups, gains)

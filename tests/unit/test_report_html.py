@@ -1,0 +1,203 @@
+"""The pytest-html report: the V-SYNC summary on top, per-item evidence, thumbnails that stay small."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from fixtures.frame_strip import FrameStrips
+from fixtures.html_render import bar_chart_svg, clip_class, item_html, split_thinking, strip_styles
+from tests.support import REPO, choice_items, write_dataset
+from vsync_models.stats import summarize
+
+THINKING = "<think>The red circle's mouth moves with the words.</think>Answer: A"
+
+
+class SummaryTable(HTMLParser):
+    """Rows of ``#vsync-accuracy`` as dicts (header → cell text, plus the row's data attributes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.header: list[str] = []
+        self.rows: list[dict[str, str]] = []
+        self.gains: list[str] = []
+        self._in_table = self._in_gain = False
+        self._cell: list[str] | None = None
+        self._row: list[str] = []
+        self._attrs: dict[str, str] = {}
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "table" and attrs.get("id") == "vsync-accuracy":
+            self._in_table = True
+        elif tag == "ul" and attrs.get("id") == "vsync-gain":
+            self._in_gain = True
+        elif self._in_gain and tag == "li":
+            self.gains.append("")
+        elif self._in_table and tag == "tr":
+            self._row, self._attrs = [], {k: v for k, v in attrs.items() if k.startswith("data-")}
+        elif self._in_table and tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self._in_table = False
+        elif tag == "ul":
+            self._in_gain = False
+        elif self._in_table and tag in ("td", "th") and self._cell is not None:
+            self._row.append("".join(self._cell).strip())
+            self._cell = None
+        elif self._in_table and tag == "tr":
+            if not self.header:
+                self.header = self._row
+            else:
+                self.rows.append({**dict(zip(self.header, self._row, strict=True)), **self._attrs})
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+        if self._in_gain and self.gains:
+            self.gains[-1] += data
+
+
+def parse_report(path: Path) -> tuple[SummaryTable, dict, str]:
+    text = path.read_text(encoding="utf-8")
+    table = SummaryTable()
+    table.feed(text)
+    blob = re.search(r'data-jsonblob="([^"]*)"', text).group(1)
+    return table, json.loads(html.unescape(blob)), text
+
+
+def use_answer(bench: pytest.Pytester, answer: str) -> None:
+    (bench.path / "config").mkdir(exist_ok=True)
+    (bench.path / "config" / "config.yaml").write_text(
+        f"models:\n  constant:\n    answer: {json.dumps(answer)}\n", encoding="utf-8"
+    )
+
+
+def real_clips(bench: pytest.Pytester, n: int = 4) -> None:
+    """Items on a real clip from the shipped set, so frame strips can be decoded."""
+    clip = sorted((REPO / "data" / "level_1" / "videos").glob("*.mp4"))[0].read_bytes()
+    root = bench.path / "data" / "level_1"
+    for stand_in in (root / "videos").glob("*.mp4"):
+        stand_in.unlink()
+    write_dataset(root, choice_items(n, answers="AB", task="who_said"), clip_bytes=clip)
+
+
+def test_vsync_report_writes_summary_and_items_under_xdist(bench):
+    use_answer(bench, THINKING)
+    real_clips(bench)
+    res = bench.runpytest_subprocess("--model", "constant", "--vsync-report", "-n", "2", "-p", "xdist")
+    report = bench.path / "reports" / "constant.html"
+    res.stdout.fnmatch_lines(["*Generated html report*reports/constant.html*"])
+    table, data, text = parse_report(report)
+
+    assert "V-SYNC results: constant" in text and "config hash" in text and "<code>" in text
+    by_key = {(r["data-modality"], r["data-task"]): r for r in table.rows}
+    assert set(by_key) == {("avt", "all"), ("vt", "all"), ("at", "all")}  # one task: no repeated rows
+    avt = by_key[("avt", "all")]
+    assert (avt["n"], avt["correct"], avt["accuracy"]) == ("4", "2", "50.0%")
+    assert avt["95% CI (Wilson)"] == "15.0–85.0" and avt["errors"] == "0 (0.0%)"
+    assert len(table.gains) == 1 and "level 1: +0.0 points" in table.gains[0]
+    assert "<svg" in text and "id='vsync-chart'" in text
+    assert text.count("data:image/jpeg;base64,") == 3  # one strip per clip, however many rows use it
+
+    tests = [t for runs in data["tests"].values() for t in runs]
+    assert len(tests) == 12
+    row = next(t for t in tests if t["testId"].endswith("test_item[q001-vt]"))
+    assert (row["result"], row["vsexpected"], row["vsanswer"]) == ("Failed", "B", "A")
+    block = row["extras"][0]["content"]
+    assert "Which character said sentence 1?" in block and "B. the blue square" in block
+    assert "expected <b>B</b>; extracted <b>A</b>" in block and "class=vs-bad>wrong<" in block
+    assert "<details><summary>thinking (" in block and "<pre>Answer: A</pre>" in block
+    assert f"vs-strip {clip_class('clip1.mp4')}" in block
+    assert "<audio controls preload=none src=../data/level_1/videos/clip1.mp4>" in block
+
+
+def test_explicit_html_path_and_linked_thumbnails(bench):
+    real_clips(bench, 2)
+    bench.runpytest("--model", "random", "-m", "avt", "--html", "out/r.html")
+    table, data, text = parse_report(bench.path / "out" / "r.html")
+    assert [(r["data-modality"], r["data-task"]) for r in table.rows] == [("avt", "all")]
+    assert len(data["tests"]) == 2
+    assert "data:image/jpeg" not in text  # not self-contained: the strips are files beside it
+    strips = list((bench.path / "out" / "assets" / "vsync").glob("*.jpg"))
+    assert len(strips) == 2 and all(s.stat().st_size < 4000 for s in strips)
+    assert "Synchrony gain needs all three modalities" in text
+
+
+def test_without_report_options_no_html_or_allure_is_written(bench):
+    bench.runpytest("--model", "random", "-m", "avt")
+    assert not list(bench.path.rglob("*.html")) and not list(bench.path.rglob("*-result.json"))
+
+
+# --------------------------------------------------------------------------- pure parts
+
+
+def test_thinking_is_split_out_even_when_unclosed():
+    assert split_thinking("<think>a</think> B") == [(True, "a"), (False, " B")]
+    assert split_thinking("x <THINK>still going") == [(False, "x "), (True, "still going")]
+    assert split_thinking("plain") == [(False, "plain")]
+
+
+def test_item_block_escapes_and_stays_small():
+    record = {
+        "id": "q1",
+        "modality": "avt",
+        "question": "Who said <b>hi</b>?",
+        "options": ["A. <script>x</script>", "B. b", "C. c", "D. d"],
+        "correct_answer": "A",
+        "prediction": None,
+        "outcome": "unparseable",
+        "extraction_rule": "refusal",
+        "raw_response": "x" * 10_000,
+        "latency_s": 1.5,
+        "cached": False,
+        "video_path": "v.mp4",
+        "error": None,
+    }
+    block = item_html(record, audio_src="v.mp4")
+    assert "<script>" not in block and "&lt;b&gt;hi&lt;/b&gt;" in block
+    assert "extracted <b>-</b>" in block and "6000 more characters" in block
+    record["raw_response"] = "B"
+    assert len(item_html(record, audio_src="../videos/clip_0001.mp4")) < 800  # x 1,000 items: < 1 MB
+
+
+def test_chart_is_well_formed_svg_with_one_bar_per_group():
+    records = [
+        {
+            "id": f"q{i}",
+            "level": 1,
+            "modality": m,
+            "task": t,
+            "outcome": "correct" if i % 2 else "wrong",
+            "options": ["A. a", "B. b"],
+        }
+        for i in range(6)
+        for m in ("avt", "vt", "at")
+        for t in ("who_said", "when")
+    ]
+    svg = bar_chart_svg(summarize(records, n_boot=50).groups)
+    root = ET.fromstring(svg)
+    bars = root.findall("{http://www.w3.org/2000/svg}rect")
+    assert len(bars) == 3 * 3  # all, when, who_said x avt, vt, at
+    assert "chance" in svg
+
+
+def test_frame_strips_are_tiny_cached_and_absent_for_broken_clips(tmp_path):
+    clip = sorted((REPO / "data" / "level_1" / "videos").glob("*.mp4"))[0]
+    jpeg, width = FrameStrips(tmp_path).strip(clip)
+    assert jpeg[:2] == b"\xff\xd8" and len(jpeg) < 3000 and width > 0
+    assert len(list((tmp_path / "thumbs").glob("*.jpg"))) == 1
+    assert FrameStrips(tmp_path).strip(clip) == (jpeg, width)  # read back from disk
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    assert FrameStrips(tmp_path).strip(broken) is None
+    css = strip_styles({"a.mp4": (jpeg, width), "b.mp4": ("assets/b.jpg", 10)})
+    assert css.count("background-image") == 2 and "url(assets/b.jpg)" in css
