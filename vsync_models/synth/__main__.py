@@ -1,32 +1,74 @@
-"""Command line: ``python -m vsync_models.synth generate --seed 0 --clips 8 --out data/level_1``."""
+"""Command line: ``generate`` a level-1 set, or run the ``oracles`` on one (or on a planned set)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from vsync_models.synth.level1 import generate
+from vsync_models.synth.oracles import cases, evaluate, format_table
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vsync_models.synth", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    gen = commands.add_parser("generate", help="write a level-1 who_said set (dataset, clips, manifest)")
-    gen.add_argument("--seed", type=int, default=0, help="same seed, same bytes (default 0)")
-    gen.add_argument("--clips", type=int, default=8, help="number of clips (default 8)")
-    gen.add_argument("--items-per-clip", type=int, default=2, choices=(1, 2), help="questions per clip")
+    gen = commands.add_parser("generate", help="write a level-1 set (dataset.json, videos/, manifest.json)")
+    gen.add_argument("--seed", type=int, default=0, help="same seed, same set (default 0)")
+    gen.add_argument(
+        "--clips", "--n", dest="clips", type=int, default=80, help="number of clips (default 80)"
+    )
     gen.add_argument("--out", type=Path, default=Path("data/level_1"), help="output directory")
+    strip = commands.add_parser("strip", help="save a labelled frame strip (PNG) of one clip of a set")
+    strip.add_argument("dataset", type=Path, help="a generated set (with manifest.json)")
+    strip.add_argument("clip", help="its video_path, e.g. clip_0001.mp4")
+    strip.add_argument("--out", type=Path, required=True, help="PNG to write")
+    orc = commands.add_parser("oracles", help="single-modality oracle accuracy per task (ground truth only)")
+    orc.add_argument("dataset", nargs="?", type=Path, default=Path("data/level_1"), help="a generated set")
+    orc.add_argument(
+        "--plan", type=int, metavar="N", help="instead: plan N fresh clips in memory (no rendering)"
+    )
+    orc.add_argument("--seed", type=int, default=0, help="seed for --plan (default 0)")
+    orc.add_argument("--all", action="store_true", help="also list every strategy's accuracy")
     args = parser.parse_args(argv)
 
-    if args.clips < 1:
-        parser.error("--clips must be at least 1")
-    summary = generate(args.out, seed=args.seed, n_clips=args.clips, items_per_clip=args.items_per_clip)
-    print(
-        f"wrote {summary.clips} clips, {summary.items} items, {summary.total_bytes / 1e3:.0f} kB "
-        f"to {summary.out_dir} in {summary.seconds:.1f} s"
-    )
+    if args.command == "generate":
+        if args.clips < 1:
+            parser.error("--clips must be at least 1")
+        summary = generate(args.out, seed=args.seed, n_clips=args.clips)
+        print(
+            f"wrote {summary.clips} clips, {summary.items} items, {summary.total_bytes / 1e6:.2f} MB "
+            f"to {summary.out_dir} in {summary.seconds:.1f} s"
+        )
+        return 0
+
+    if args.command == "strip":
+        from vsync_models.synth.strip import frame_strip, interesting_frames
+
+        manifest = json.loads((args.dataset / "manifest.json").read_text(encoding="utf-8"))
+        (clip,) = [c for c in manifest["clips"] if c["video_path"] == args.clip]
+        frame_strip(args.dataset / "videos" / args.clip, interesting_frames(clip)).save(args.out)
+        print(f"wrote {args.out}")
+        return 0
+
+    if args.plan is not None:
+        from vsync_models.synth.items import build_items
+        from vsync_models.synth.plan import plan_clips
+        from vsync_models.synth.truth import clip_truth
+
+        plans = plan_clips(args.seed, args.plan)
+        items, clips = build_items(plans, args.seed), [clip_truth(p) for p in plans]
+    else:
+        items = json.loads((args.dataset / "dataset.json").read_text(encoding="utf-8"))
+        clips = json.loads((args.dataset / "manifest.json").read_text(encoding="utf-8"))["clips"]
+    results = evaluate(cases(items, clips))
+    print(format_table(results))
+    if args.all:
+        for r in results:
+            for name, acc in sorted(r.strategies.items(), key=lambda kv: -kv[1]):
+                print(f"{r.task:16} {r.modality:6} {100 * acc:5.1f}%  {name}")
     return 0
 
 

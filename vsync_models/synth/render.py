@@ -1,69 +1,47 @@
-"""Cartoon talking characters drawn with numpy: just enough picture for *who is speaking* to be
-visible and *what is said* to be invisible.
+"""Frames drawn with numpy: four characters whose mouths open with a loudness envelope, and props.
 
-Each character differs from the others in colour and in shape, so an option like "the red circle"
-names it unambiguously. The only thing that moves is each mouth, whose opening follows the loudness
-of that character's own speech; who speaks can thus be read from the pixels, and nothing else.
+Characters differ in colour and in shape, so an option like "the red circle" names one without
+doubt. Only mouths and props ever change; everything else is drawn once per clip.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = [
-    "FPS",
-    "HEIGHT",
-    "ROSTER",
-    "WIDTH",
-    "Character",
-    "mouth_openness",
-    "render_frames",
-]
-
-WIDTH = 320
-HEIGHT = 240
-FPS = 25
-
-_BACKGROUND = (236, 228, 210)
-_INK = (35, 25, 25)
-_WHITE = (250, 250, 250)
-
-
-@dataclass(frozen=True)
-class Character:
-    """A drawable speaker; :attr:`name` is how questions and options refer to it."""
-
-    colour: str
-    shape: str
-    rgb: tuple[int, int, int]
-
-    @property
-    def name(self) -> str:
-        return f"the {self.colour} {self.shape}"
-
-
-ROSTER: tuple[Character, ...] = (
-    Character("red", "circle", (214, 48, 49)),
-    Character("blue", "square", (41, 98, 205)),
-    Character("green", "triangle", (46, 150, 70)),
-    Character("orange", "diamond", (240, 140, 20)),
+from vsync_models.synth.layout import (
+    BACKGROUND,
+    CHARACTER_RADIUS,
+    FPS,
+    HEIGHT,
+    INK,
+    MOUTH_HALF_WIDTH,
+    MOUTH_MAX_HALF_HEIGHT,
+    POSITIONS,
+    ROSTER,
+    WIDTH,
+    Character,
+    character_centre,
+    mouth_centre,
 )
-"""Every character the generator may cast; colours and shapes are each unique."""
+from vsync_models.synth.props import Event, PropState, draw_props, prop_state
 
+__all__ = ["FPS", "HEIGHT", "ROSTER", "WIDTH", "Character", "mouth_openness", "render_frames"]
+
+_WHITE = (250, 250, 250)
 _SHAPES = frozenset(c.shape for c in ROSTER)
+_SILENT_RMS = 1e-3
 
 
 def mouth_openness(
     tracks: Sequence[np.ndarray], sample_rate: int, n_frames: int, fps: int = FPS
 ) -> np.ndarray:
-    """Per-frame mouth opening in [0, 1] for each character, from that character's own audio.
+    """Per-frame mouth opening in [0, 1] for each track (one per character).
 
-    RMS per video frame is divided by the 90th percentile of all voiced frames in the clip (so the
-    loudest syllables open mouths fully and one character's quiet speech still shows), then raised
-    to the power 0.7 so that soft sounds remain visible. A silent track gives a closed mouth.
+    RMS per video frame is divided by the 90th percentile of all voiced frames of all tracks (one
+    scale for the whole clip, so equal loudness opens every mouth equally), then raised to the
+    power 0.7 so that soft sounds remain visible. Silence gives a closed mouth.
     """
     edges = np.round(np.arange(n_frames + 1) * sample_rate / fps).astype(np.int64)
     rms = np.zeros((len(tracks), n_frames))
@@ -73,66 +51,72 @@ def mouth_openness(
         sq = np.concatenate([[0.0], np.cumsum(x * x)])
         energy = sq[edges[1:]] - sq[edges[:-1]]
         rms[k] = np.sqrt(energy / np.maximum(edges[1:] - edges[:-1], 1))
-    voiced = rms[rms > 1e-3]
+    voiced = rms[rms > _SILENT_RMS]
     if voiced.size == 0:
         return np.zeros_like(rms)
     ref = float(np.percentile(voiced, 90))
     opening = np.clip(rms / ref, 0.0, 1.0) ** 0.7
-    opening[rms <= 1e-3] = 0.0
+    opening[rms <= _SILENT_RMS] = 0.0
     return opening
 
 
 def render_frames(
-    characters: Sequence[Character], openness: np.ndarray, width: int = WIDTH, height: int = HEIGHT
+    cast: Sequence[Character], openness: np.ndarray, events: Sequence[Event] = ()
 ) -> Iterator[np.ndarray]:
-    """Yield one RGB ``(height, width, 3)`` uint8 frame per column of ``openness``.
+    """Yield one RGB ``(HEIGHT, WIDTH, 3)`` uint8 frame per column of ``openness``.
 
-    Characters stand left to right in the given order; everything but the mouths is drawn once.
+    ``cast`` stands left to right at positions 0..3; row ``i`` of ``openness`` is the mouth of
+    ``cast[i]``.
     """
-    n = len(characters)
-    if n == 0 or openness.shape[0] != n:
-        raise ValueError(f"need one openness row per character, got {openness.shape} for {n}")
-    unknown = {c.shape for c in characters} - _SHAPES
+    if len(cast) != POSITIONS or openness.shape[0] != POSITIONS:
+        raise ValueError(f"need {POSITIONS} characters and openness rows, got {len(cast)}, {openness.shape}")
+    unknown = {c.shape for c in cast} - _SHAPES
     if unknown:
         raise ValueError(f"cannot draw shapes {sorted(unknown)}")
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    radius = min(width / n * 0.34, height * 0.3)
-    centres = [(width * (i + 0.5) / n, height * 0.5) for i in range(n)]
-
-    base = np.empty((height, width, 3), np.uint8)
-    base[:] = _BACKGROUND
-    for ch, (cx, cy) in zip(characters, centres, strict=True):
-        outline = _shape_mask(ch.shape, xx, yy, cx, cy, radius + 2.5)
-        base[outline] = _INK
-        base[_shape_mask(ch.shape, xx, yy, cx, cy, radius)] = ch.rgb
-        for side in (-1, 1):
-            ex, ey = cx + side * 0.3 * radius, cy - 0.12 * radius
-            base[_disc(xx, yy, ex, ey, 0.14 * radius)] = _WHITE
-            base[_disc(xx, yy, ex, ey + 0.03 * radius, 0.065 * radius)] = _INK
-
-    mouths = [_MouthPainter(xx, yy, cx, cy + 0.4 * radius, radius) for cx, cy in centres]
-    for column in np.asarray(openness, dtype=np.float64).T:
-        frame = base.copy()
+    yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
+    characters = _draw_characters(cast, xx, yy)
+    mouths = [_MouthPainter(xx, yy, *mouth_centre(p)) for p in range(POSITIONS)]
+    bases: dict[PropState, np.ndarray] = {}
+    for frame_index, column in enumerate(np.asarray(openness, dtype=np.float64).T):
+        state = prop_state(events, frame_index)
+        if state not in bases:
+            base = characters.copy()
+            draw_props(base, state)
+            bases[state] = base
+        frame = bases[state].copy()
         for painter, amount in zip(mouths, column, strict=True):
-            frame[painter.mask(float(amount))] = _INK
+            frame[painter.mask(float(amount))] = INK
         yield frame
 
 
-class _MouthPainter:
-    """Mouth masks for one character, cached per pixel height (only a few dozen distinct ones)."""
+def _draw_characters(cast: Sequence[Character], xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
+    img = np.empty((HEIGHT, WIDTH, 3), np.uint8)
+    img[:] = BACKGROUND
+    r = CHARACTER_RADIUS
+    for position, ch in enumerate(cast):
+        cx, cy = character_centre(position)
+        img[_shape_mask(ch.shape, xx, yy, cx, cy, r + 2.5)] = INK
+        img[_shape_mask(ch.shape, xx, yy, cx, cy, r)] = ch.rgb
+        for side in (-1, 1):
+            ex, ey = cx + side * 0.3 * r, cy - 0.2 * r
+            img[_disc(xx, yy, ex, ey, 0.14 * r)] = _WHITE
+            img[_disc(xx, yy, ex, ey + 0.03 * r, 0.065 * r)] = INK
+    return img
 
-    def __init__(self, xx: np.ndarray, yy: np.ndarray, cx: float, cy: float, radius: float) -> None:
+
+class _MouthPainter:
+    """Mouth masks for one character, cached per pixel height (only a handful of distinct ones)."""
+
+    def __init__(self, xx: np.ndarray, yy: np.ndarray, cx: float, cy: float) -> None:
         self._xx, self._yy, self._cx, self._cy = xx, yy, cx, cy
-        self._half_width = 0.3 * radius
-        self._max_half_height = 0.26 * radius
         self._cache: dict[int, np.ndarray] = {}
 
     def mask(self, amount: float) -> np.ndarray:
-        # Closed = a 2-px line; open = an ellipse whose half-height grows with the amount.
-        half_height = max(1, round(1 + amount * (self._max_half_height - 1)))
+        # Closed = a 3-px line; open = an ellipse whose half-height grows with the amount.
+        half_height = max(1, round(1 + amount * (MOUTH_MAX_HALF_HEIGHT - 1)))
         if half_height not in self._cache:
-            dx = (self._xx - self._cx) / self._half_width
-            dy = (self._yy - self._cy) / half_height
+            dx = (self._xx - self._cx) / MOUTH_HALF_WIDTH
+            dy = (self._yy - self._cy) / (half_height + 0.5)
             self._cache[half_height] = dx * dx + dy * dy <= 1.0
         return self._cache[half_height]
 

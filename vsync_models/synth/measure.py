@@ -1,0 +1,66 @@
+"""Reading a clip back from its pixels and samples, using only the fixed layout.
+
+What the tests use to check that a decoded clip shows what its ground truth says (mouths follow
+their speech, props change at their event frames); a model may use the same measurements, since
+they need nothing but the layout documented in the package.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+
+from vsync_models.synth.layout import FPS, POSITIONS, PROP_BOXES, mouth_box
+
+__all__ = ["decode", "mouth_darkness", "prop_change_frames", "rms_per_frame"]
+
+_INK_MAX = 90
+"""A pixel is mouth ink when no channel exceeds this (ink is (35, 25, 25); faces are brighter)."""
+
+
+def decode(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
+    """All frames as ``(n, h, w, 3)`` uint8 RGB, and the audio as mono float in [-1, 1] with its rate."""
+    with av.open(str(path)) as container:
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        rate = int(stream.codec_context.sample_rate)
+        chunks = [f.to_ndarray().reshape(-1) for f in container.decode(audio=0)]
+    audio = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+    return frames, audio, rate
+
+
+def mouth_darkness(frames: np.ndarray) -> np.ndarray:
+    """``(n_frames, 4)``: the share of ink pixels in each position's mouth box, left to right."""
+    out = np.empty((len(frames), POSITIONS))
+    for p in range(POSITIONS):
+        x0, y0, x1, y1 = mouth_box(p)
+        box = frames[:, y0:y1, x0:x1, :]
+        out[:, p] = (box.max(axis=3) <= _INK_MAX).mean(axis=(1, 2))
+    return out
+
+
+def rms_per_frame(audio: np.ndarray, sample_rate: int, n_frames: int, fps: int = FPS) -> np.ndarray:
+    """Loudness of the audio under each video frame (the envelope mouths are drawn from)."""
+    edges = np.round(np.arange(n_frames + 1) * sample_rate / fps).astype(np.int64)
+    x = np.pad(np.asarray(audio, np.float64), (0, max(0, int(edges[-1]) - len(audio))))
+    sq = np.concatenate([[0.0], np.cumsum(x * x)])
+    return np.sqrt((sq[edges[1:]] - sq[edges[:-1]]) / np.maximum(np.diff(edges), 1))
+
+
+def prop_change_frames(frames: np.ndarray, min_pixels: int = 20) -> dict[str, int | None]:
+    """Per prop, the first frame in which at least ``min_pixels`` pixels of its box differ from
+    frame 0 by more than 48 in some channel, or ``None`` if it never changes.
+
+    Counting strongly changed pixels rather than averaging over the box catches the ball's first
+    frame (its string vanishes, ~30 px) and ignores compression noise (0 px on the shipped set).
+    """
+    first = frames[0].astype(np.int16)
+    out: dict[str, int | None] = {}
+    for kind, (x0, y0, x1, y1) in PROP_BOXES.items():
+        diff = np.abs(frames[:, y0:y1, x0:x1].astype(np.int16) - first[y0:y1, x0:x1]).max(axis=3)
+        changed = np.flatnonzero((diff > 48).sum(axis=(1, 2)) >= min_pixels)
+        out[kind] = int(changed[0]) if len(changed) else None
+    return out
