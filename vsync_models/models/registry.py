@@ -1,8 +1,11 @@
 """``--model NAME`` → a ready :class:`~vsync_models.models.base.Model`.
 
 Names resolve in this order: the built-in baselines, ``openai:<model-name>`` for any
-OpenAI-compatible endpoint, then the ``models.<name>`` sections of the config file
-(the original's names such as ``gpt4o``). Providers are imported lazily so a missing
+OpenAI-compatible endpoint, the original's API names (``gpt4o``; ``gemini_2_5_flash`` and
+``gemini_2_5_pro`` through Google's native client, which sends the video file so Gemini hears
+its audio), the local omni models served by ``python -m vsync_models.serve`` (``qwen2_5_omni``,
+``qwen3_omni``, ``qwen3_omni_thinking`` and the tiny test checkpoints), then the
+``models.<name>`` sections of the config file. Providers are imported lazily so a missing
 optional dependency only matters for the model that needs it.
 """
 
@@ -27,22 +30,28 @@ _API_MODELS = {
     "gemini_2_5_flash": ("gemini", "gemini-2.5-flash"),
     "gemini_2_5_pro": ("gemini", "gemini-2.5-pro"),
 }
-# Local checkpoints of the original release; they need the local serving stack.
-_LOCAL_MODELS = (
-    "qwen2_5_omni",
-    "qwen3_omni",
-    "qwen3_omni_thinking",
-    "miniomni_2",
-    "omnivinci",
-    "vita_1_5",
-    "baichuan_omni_1_5",
-)
+_GEMINI_THINKING = {"gemini-2.5-flash": 0, "gemini-2.5-pro": 128}
+"""Default ``thinking_budget`` per Gemini model id (``models.<name>.thinking_budget`` overrides)."""
+# Local omni models served by `python -m vsync_models.serve` (or vLLM): backend, default
+# checkpoint, default max_tokens (thinking needs room before it answers).
+_SERVED_MODELS = {
+    "qwen2_5_omni": ("qwen2_5_omni", "Qwen/Qwen2.5-Omni-7B", 64),
+    "qwen3_omni": ("qwen3_omni", "Qwen/Qwen3-Omni-30B-A3B-Instruct", 64),
+    "qwen3_omni_thinking": ("qwen3_omni_thinking", "Qwen/Qwen3-Omni-30B-A3B-Thinking", 4096),
+}
+# Test-only: tiny random checkpoints that vsync_models.serve.tiny builds on first use (CPU, no download).
+_TINY_MODELS = {"qwen2_5_omni_tiny": "qwen2_5_omni", "qwen3_omni_tiny": "qwen3_omni"}
+TINY_SERVER_ARGS = ("--video-max-frames", "8", "--video-min-pixels", "3136", "--video-max-pixels", "12544")
+"""Small frames for the tiny checkpoints, so a CPU answers an item in about a second."""
+# Local checkpoints of the original release that no backend serves yet (see the README).
+_UNSERVED_MODELS = ("miniomni_2", "omnivinci", "vita_1_5", "baichuan_omni_1_5")
+_LOCAL_MODELS = (*_SERVED_MODELS, *_UNSERVED_MODELS)
 
 
 def known_models(config: Config) -> list[str]:
     """Every name ``build_model`` accepts (``openai:<model-name>`` stands for the whole family)."""
-    names = {*_BUILTINS, *_API_MODELS, *config.models}
-    return [*sorted(names - set(_LOCAL_MODELS)), f"{_OPENAI_PREFIX}<model-name>"]
+    names = {*_BUILTINS, *_API_MODELS, *_SERVED_MODELS, *_TINY_MODELS, *config.models}
+    return [*sorted(names - set(_UNSERVED_MODELS)), f"{_OPENAI_PREFIX}<model-name>"]
 
 
 def _float(settings: dict[str, Any], key: str, default: float | None) -> float | None:
@@ -92,13 +101,119 @@ def build_model(name: str, config: Config) -> Model:
     provider = settings.get("provider")
     if name in _API_MODELS or provider in ("openai", "gemini"):
         api, model_id = _API_MODELS.get(name, (provider, name))
+        if api == "gemini" and _gemini_client(settings, config) == "native":
+            return _gemini_model(name, str(settings.get("model_name", model_id)), settings, config)
         return _openai_model(name, model_id, settings, config, api)
-    if name in _LOCAL_MODELS or name in config.models:
+    if name in _SERVED_MODELS or name in _TINY_MODELS:
+        return _served_model(name, settings, config)
+    if name in _UNSERVED_MODELS or name in config.models:
         raise ConfigError(
-            f"model {name!r} needs local model serving, which this version does not provide yet; "
+            f"model {name!r} needs local model serving, which this version does not provide for it yet; "
             "see the README section 'Models'"
         )
     raise ConfigError(f"unknown model {name!r}; known models: {', '.join(known_models(config))}")
+
+
+def _gemini_client(settings: dict[str, Any], config: Config) -> str:
+    """``native`` (google-genai, the video file with its audio) unless told otherwise.
+
+    ``models.<name>.client: openai`` forces the OpenAI-compatible path (frames + transcript), and
+    so does a non-empty ``api.gemini.base_url``: in the original's config that key names an
+    OpenAI-compatible endpoint, and a user who set it keeps getting what it meant.
+    """
+    client = settings.get("client")
+    if client is None:
+        base_url = str((config.api.get("gemini") or {}).get("base_url") or "").strip()
+        return "openai" if base_url else "native"
+    if client not in ("native", "openai"):
+        raise ConfigError(f"models.<name>.client must be 'native' or 'openai', got {client!r}")
+    return str(client)
+
+
+def _gemini_model(name: str, model_id: str, settings: dict[str, Any], config: Config) -> Model:
+    from vsync_models.models.gemini import GeminiModel, resolve_gemini_settings
+
+    base_url, api_key, key_env = resolve_gemini_settings(settings.get("server_url"), config.env)
+    fps = settings.get("video_fps")
+    # Gemini 2.5 counts thinking against the output budget; answer-only by default, as GPT-4o answers:
+    # Flash can switch thinking off (0), Pro cannot go below 128.
+    budget = settings.get("thinking_budget", _GEMINI_THINKING.get(model_id))
+    return GeminiModel(
+        name=name,
+        model_name=model_id,
+        api_key=api_key,
+        api_key_env=key_env,
+        base_url=base_url,
+        temperature=_float(settings, "temperature", 0.0) or 0.0,
+        top_p=_float(settings, "top_p", None),
+        max_tokens=int(settings.get("max_tokens", 64)),
+        thinking_budget=None if budget is None else int(budget),
+        video_fps=None if fps is None else float(fps),
+        inline_max_bytes=int(float(settings.get("inline_max_mb", 8)) * 1024 * 1024),
+        max_retries=config.runtime.max_retries,
+    )
+
+
+def _int_or_none(settings: dict[str, Any], key: str) -> int | None:
+    value = settings.get(key)
+    return None if value is None else int(value)
+
+
+def _served_model(name: str, settings: dict[str, Any], config: Config) -> Model:
+    from vsync_models.models.omni_server import OmniServerModel, ServerLaunch
+
+    engine = settings.get("engine", "transformers")
+    if engine != "transformers":
+        raise ConfigError(
+            f"model {name!r}: engine {engine!r} is not available in this version; use engine: transformers"
+        )
+    if name in _TINY_MODELS:
+        backend, model_path, default_tokens = _TINY_MODELS[name], f".vsync_cache/tiny/{name}", 16
+        extra: tuple[str, ...] = TINY_SERVER_ARGS
+    else:
+        backend, model_path, default_tokens = _SERVED_MODELS[name]
+        extra = ()
+    port = _int_or_none(settings, "port")
+    host = str(settings.get("host") or "127.0.0.1")
+    launch = ServerLaunch(
+        backend=backend,
+        model_path=str(settings.get("model_path") or model_path),
+        host=host,
+        port=port,
+        gpu_ids=tuple(int(g) for g in settings.get("gpu_ids") or ()),
+        extra_args=extra,
+        tiny=name in _TINY_MODELS,
+    )
+    server_url = str(settings.get("server_url") or "").strip() or f"http://{host}:{port or 8000}"
+    # models.defaults.max_tokens is sized for letter answers; a thinking model gets its own room
+    # unless its own section says otherwise.
+    own = config.models.get(name, {})
+    if "max_tokens" in own:
+        max_tokens = int(own["max_tokens"])
+    elif name == "qwen3_omni_thinking":
+        max_tokens = default_tokens
+    else:
+        max_tokens = int(settings.get("max_tokens", default_tokens))
+    in_video = settings.get("use_audio_in_video", True)
+    return OmniServerModel(
+        name=name,
+        base_url=server_url,
+        model_name=settings.get("model_name"),
+        expected_backend=backend,
+        max_tokens=max_tokens,
+        temperature=_float(settings, "temperature", 0.0) or 0.0,
+        top_p=_float(settings, "top_p", None),
+        seed=_int_or_none(settings, "seed"),
+        audio_mode=str(settings.get("audio_mode") or ("in_video" if in_video else "separate")),
+        video_fps=_float(settings, "video_fps", None),
+        max_frames=_int_or_none(settings, "num_video_frames"),
+        min_pixels=_int_or_none(settings, "video_min_pixels"),
+        max_pixels=_int_or_none(settings, "video_max_pixels"),
+        media_transport=str(settings.get("media_transport") or "upload"),
+        timeout_s=float(settings.get("timeout_s", 600)),
+        max_retries=config.runtime.max_retries,
+        launch=launch,
+    )
 
 
 def _baseline(kind: str, settings: dict[str, Any]) -> Model:

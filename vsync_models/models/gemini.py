@@ -1,0 +1,522 @@
+"""Gemini through Google's native client (``google-genai``): the clip itself, so Gemini hears it.
+
+The OpenAI-compatible path (the original's) gives Gemini JPEG frames and the transcript, so it
+never hears who speaks when. Here the request carries the media file the
+:class:`~vsync_models.media.MediaView` hands out:
+
+    avt  the clip with its audio track      (video/mp4)
+    vt   the copy without any audio stream  (video/mp4)
+    at   the audio track alone, as 16 kHz mono WAV (audio/wav: a type Gemini documents)
+
+followed by one text part (prompt and question, as for every model). Files up to
+``inline_max_bytes`` travel inline; larger ones go through the Files API: uploaded once under a
+name derived from their sha256 (``files/vsync-<hash>``), so the same bytes are never uploaded
+twice, not by two workers and not by the next run while the file lives (48 h), and used once
+their state is ``ACTIVE``.
+
+Retries are ours, not the SDK's: 408, 429 and 5xx answers and transport errors are retried
+``max_retries`` times with exponential backoff, waiting what the server asks for when it says
+(``Retry-After`` header, or the ``RetryInfo.retryDelay`` Gemini puts in 429 bodies). What still
+fails becomes :class:`~vsync_models.errors.ModelUnavailable` (no connection, timeout) or
+:class:`~vsync_models.errors.ModelRequestError` (an HTTP error, a blocked prompt, no text), so an
+outage is an error outcome and never a wrong answer. ``google-genai`` is imported lazily; it is
+the ``[gemini]`` extra.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import io
+import mimetypes
+import threading
+import time
+import wave
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+from vsync_models.errors import ConfigError, MediaError, ModelError, ModelRequestError, ModelUnavailable
+from vsync_models.models.base import ModelOutput
+from vsync_models.types import Request
+
+__all__ = ["GEMINI_KEY_ENVS", "GeminiModel", "resolve_gemini_settings"]
+
+GEMINI_KEY_ENVS = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
+"""Where the key is read from, in the SDK's own order of preference."""
+
+LAYOUT_VERSION = 1
+"""Bumped whenever the request layout changes, so cached answers from an older layout are not reused."""
+
+RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
+MAX_WAIT_S = 300.0
+"""Longest single wait we accept from Retry-After / retryDelay before retrying."""
+
+AUDIO_RATE = 16000
+_EXCERPT_CHARS = 300
+_T = TypeVar("_T")
+
+
+def resolve_gemini_settings(
+    config_base_url: str | None, env: Mapping[str, str]
+) -> tuple[str | None, str | None, str]:
+    """``(base_url, api_key, key_env)``: ``GOOGLE_GEMINI_BASE_URL`` (the SDK's name) or the config's
+    ``server_url`` for the endpoint, ``GOOGLE_API_KEY`` or ``GEMINI_API_KEY`` for the key."""
+    base_url = next(
+        (c.strip() for c in (env.get("GOOGLE_GEMINI_BASE_URL"), config_base_url) if c and c.strip()), None
+    )
+    for name in GEMINI_KEY_ENVS:
+        key = (env.get(name) or "").strip()
+        if key:
+            return base_url, key, name
+    return base_url, None, GEMINI_KEY_ENVS[1]
+
+
+class GeminiModel:
+    """One Gemini model through ``google-genai`` with native video and audio."""
+
+    def __init__(
+        self,
+        name: str,
+        model_name: str,
+        api_key: str | None,
+        *,
+        api_key_env: str = "GEMINI_API_KEY",
+        base_url: str | None = None,
+        temperature: float = 0.0,
+        top_p: float | None = None,
+        max_tokens: int = 64,
+        thinking_budget: int | None = None,
+        video_fps: float | None = None,
+        inline_max_bytes: int = 8 * 1024 * 1024,
+        timeout_s: float = 300.0,
+        max_retries: int = 5,
+        active_timeout_s: float = 600.0,
+        poll_interval_s: float = 2.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.model_name = model_name
+        self.api_key_env = api_key_env
+        self.base_url = base_url.rstrip("/") if base_url else None
+        self.temperature = temperature
+        self.top_p = top_p
+        self.max_tokens = max_tokens
+        self.thinking_budget = thinking_budget
+        self.video_fps = video_fps
+        self.inline_max_bytes = inline_max_bytes
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.active_timeout_s = active_timeout_s
+        self.poll_interval_s = poll_interval_s
+        self._sleep = sleep
+        self._clock = clock
+        key = api_key or None
+        self._key_source = (lambda: key) if key else None
+        self._redact: Callable[[str], str] = (lambda t: t.replace(key, "***")) if key else (lambda t: t)
+        self._client: Any = None
+        self._lock = threading.Lock()
+        self._uploaded: dict[str, str] = {}
+        self._wav: dict[str, bytes] = {}
+
+    def __repr__(self) -> str:
+        return f"GeminiModel(name={self.name!r}, model_name={self.model_name!r})"
+
+    # -- Model protocol -------------------------------------------------------------------
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {
+            "adapter": "gemini_native",
+            "layout": LAYOUT_VERSION,
+            "model_name": self.model_name,
+            "base_url": self.base_url,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            "thinking_budget": self.thinking_budget,
+            "video_fps": self.video_fps,
+            "audio": f"wav {AUDIO_RATE} Hz mono",
+        }
+
+    def check(self) -> None:
+        """Fail fast on a missing or rejected key, an unknown model or an unreachable endpoint."""
+        client = self._sdk()
+        errors = _genai_errors()
+        try:
+            client.models.get(model=self.model_name)
+        except errors.APIError as exc:
+            code = getattr(exc, "code", None)
+            if code in (401, 403) or (code == 400 and "API key" in str(exc)):
+                raise ConfigError(
+                    f"model {self.name!r}: API key rejected by {self._where()} (HTTP {code}; check {self.api_key_env})"
+                ) from None
+            if code == 404:
+                raise ConfigError(
+                    f"model {self.name!r}: {self._where()} has no model {self.model_name!r}"
+                ) from None
+        except Exception as exc:
+            if _transport_kind(exc) is None:
+                raise
+            raise ConfigError(
+                f"model {self.name!r}: cannot reach {self._where()} ({self._reason(exc)})"
+            ) from None
+
+    def generate(self, request: Request) -> ModelOutput:
+        types = _genai_types()
+        parts: list[Any] = []
+        modality = request.modality
+        if modality.sees_video:
+            video = request.media.video_file()
+            mime = mimetypes.guess_type(str(video))[0] or "video/mp4"
+            if not mime.startswith("video/"):
+                mime = "video/mp4"
+            parts.append(self._media_part(_read(video), mime, video=True))
+        elif modality.sees_audio:
+            parts.append(
+                self._media_part(self._audio_wav(request.media.audio_file()), "audio/wav", video=False)
+            )
+        text = "\n\n".join(p for p in (request.prompt.strip(), request.question.strip()) if p)
+        parts.append(types.Part(text=text))
+        config: dict[str, Any] = {"temperature": self.temperature, "max_output_tokens": self._output_budget()}
+        if self.top_p is not None:
+            config["top_p"] = self.top_p
+        if self.thinking_budget is not None:
+            config["thinking_config"] = types.ThinkingConfig(thinking_budget=self.thinking_budget)
+        contents = [types.Content(role="user", parts=parts)]
+        response = self._call(
+            "generateContent",
+            lambda: self._sdk().models.generate_content(
+                model=self.model_name, contents=contents, config=types.GenerateContentConfig(**config)
+            ),
+        )
+        return ModelOutput(text=self._text(response), usage=_usage(response))
+
+    # -- media ----------------------------------------------------------------------------
+
+    def _media_part(self, data: bytes, mime: str, *, video: bool) -> Any:
+        types = _genai_types()
+        metadata = types.VideoMetadata(fps=self.video_fps) if video and self.video_fps else None
+        if len(data) <= self.inline_max_bytes:
+            return types.Part(inline_data=types.Blob(data=data, mime_type=mime), video_metadata=metadata)
+        uri = self._upload(data, mime)
+        return types.Part(file_data=types.FileData(file_uri=uri, mime_type=mime), video_metadata=metadata)
+
+    def _upload(self, data: bytes, mime: str) -> str:
+        """The ACTIVE file holding ``data``: reused when these bytes were uploaded before."""
+        digest = hashlib.sha256(data).hexdigest()
+        name = f"files/vsync-{digest[:34]}"
+        with self._lock:
+            known = self._uploaded.get(name)
+        if known:
+            return known
+        types = _genai_types()
+        client = self._sdk()
+        file = self._existing(name)
+        if file is not None and _state(file) == "FAILED":
+            self._call("files.delete", lambda: client.files.delete(name=name))
+            file = None
+        if file is None:
+            upload_config = types.UploadFileConfig(
+                name=name, mime_type=mime, display_name=f"vsync {digest[:16]}"
+            )
+            try:
+                file = self._call(
+                    "files.upload",
+                    lambda: client.files.upload(file=io.BytesIO(data), config=upload_config),
+                    expect=(409,),
+                )
+            except _Status:
+                file = self._existing(name)  # another worker uploaded the same bytes first
+                if file is None:
+                    raise ModelRequestError(
+                        f"model {self.name!r}: {name} already exists but cannot be read"
+                    ) from None
+        file = self._wait_active(file, name)
+        uri = str(file.uri)
+        with self._lock:
+            self._uploaded[name] = uri
+        return uri
+
+    def _existing(self, name: str) -> Any | None:
+        try:
+            return self._call("files.get", lambda: self._sdk().files.get(name=name), expect=(404,))
+        except _Status:
+            return None
+
+    def _wait_active(self, file: Any, name: str) -> Any:
+        deadline = self._clock() + self.active_timeout_s
+        delay = self.poll_interval_s
+        while True:
+            state = _state(file)
+            if state == "ACTIVE":
+                return file
+            if state == "FAILED":
+                reason = getattr(getattr(file, "error", None), "message", None) or "no reason given"
+                raise ModelRequestError(f"model {self.name!r}: Gemini could not process {name}: {reason}")
+            if self._clock() >= deadline:
+                raise ModelUnavailable(
+                    f"model {self.name!r}: {name} was still {state or 'not ready'} after {self.active_timeout_s:g}s"
+                )
+            self._sleep(delay)
+            delay = min(delay * 1.5, 10.0)
+            file = self._call("files.get", lambda: self._sdk().files.get(name=name))
+
+    def _audio_wav(self, path: Path) -> bytes:
+        """The audio track as 16 kHz mono 16-bit WAV (memoised per file content)."""
+        from vsync_models.media import content_hash
+
+        key = content_hash(path)
+        with self._lock:
+            cached = self._wav.get(key)
+        if cached is not None:
+            return cached
+        data = _to_wav(path)
+        with self._lock:
+            self._wav[key] = data
+        return data
+
+    # -- calls and errors -----------------------------------------------------------------
+
+    def _call(self, what: str, fn: Callable[[], _T], *, expect: tuple[int, ...] = ()) -> _T:
+        """Run one SDK call with our retry policy; translate everything it raises.
+
+        An HTTP status in ``expect`` is raised as :class:`_Status` for the caller to handle.
+        """
+        errors = _genai_errors()
+        attempt = 0
+        while True:
+            try:
+                return fn()
+            except errors.APIError as exc:
+                code = getattr(exc, "code", None)
+                if code in expect:
+                    raise _Status(code) from None
+                if code in RETRY_STATUSES and attempt < self.max_retries:
+                    self._sleep(self._delay(attempt, exc))
+                    attempt += 1
+                    continue
+                raise ModelRequestError(
+                    f"model {self.name!r}: {self._where()} answered HTTP {code} to {what}"
+                    f"{' after ' + str(attempt + 1) + ' attempts' if attempt else ''}: {self._reason(exc)}"
+                ) from None
+            except ModelError:
+                raise
+            except Exception as exc:
+                kind = _transport_kind(exc)
+                if kind is None:
+                    raise
+                if attempt < self.max_retries:
+                    self._sleep(self._delay(attempt, None))
+                    attempt += 1
+                    continue
+                if kind == "timeout":
+                    raise ModelUnavailable(
+                        f"model {self.name!r}: no answer from {self._where()} to {what} within {self.timeout_s:g}s "
+                        f"({attempt + 1} attempts)"
+                    ) from None
+                raise ModelUnavailable(
+                    f"model {self.name!r}: cannot reach {self._where()} ({self._reason(exc)})"
+                ) from None
+
+    def _delay(self, attempt: int, exc: Any) -> float:
+        asked = _retry_after(exc) if exc is not None else None
+        if asked is not None:
+            return min(asked, MAX_WAIT_S)
+        return min(2.0**attempt, 60.0)
+
+    def _text(self, response: Any) -> str:
+        candidates = getattr(response, "candidates", None) or []
+        if not candidates:
+            feedback = getattr(response, "prompt_feedback", None)
+            reason = getattr(feedback, "block_reason", None)
+            raise ModelRequestError(
+                f"model {self.name!r}: Gemini returned no answer"
+                + (f" (prompt blocked: {getattr(reason, 'value', reason)})" if reason else "")
+            )
+        content = getattr(candidates[0], "content", None)
+        texts = [
+            p.text
+            for p in (getattr(content, "parts", None) or [])
+            if getattr(p, "text", None) and not getattr(p, "thought", False)
+        ]
+        if texts:
+            return "".join(texts)
+        finish = getattr(candidates[0], "finish_reason", None)
+        finish = getattr(finish, "value", finish)
+        if finish == "MAX_TOKENS":
+            raise ModelRequestError(
+                f"model {self.name!r}: no text within max_output_tokens={self._output_budget()} "
+                "(thinking used it up: raise max_tokens or set thinking_budget)"
+            )
+        raise ModelRequestError(f"model {self.name!r}: Gemini returned no text (finish reason {finish})")
+
+    def _output_budget(self) -> int:
+        """Gemini 2.5 counts thinking tokens against max_output_tokens; leave the answer its own room."""
+        return self.max_tokens + max(self.thinking_budget or 0, 0)
+
+    def _sdk(self) -> Any:
+        if self._key_source is None:
+            raise ConfigError(f"model {self.name!r} needs an API key: set {self.api_key_env}")
+        with self._lock:
+            if self._client is None:
+                genai = _genai()
+                types = _genai_types()
+                options = types.HttpOptions(
+                    base_url=self.base_url,
+                    timeout=int(self.timeout_s * 1000),
+                    retry_options=types.HttpRetryOptions(attempts=1),  # retries are ours (_call)
+                )
+                self._client = genai.Client(api_key=self._key_source(), http_options=options)
+            return self._client
+
+    def _where(self) -> str:
+        return self.base_url or "the Gemini API"
+
+    def _reason(self, exc: BaseException) -> str:
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        flat = " ".join(str(message).split())
+        if len(flat) > _EXCERPT_CHARS:
+            flat = flat[:_EXCERPT_CHARS] + "..."
+        return self._redact(flat)
+
+
+class _Status(Exception):
+    """An HTTP status the caller of :meth:`GeminiModel._call` expects and handles itself."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _genai() -> Any:
+    try:
+        from google import genai
+    except ImportError:
+        raise ConfigError(
+            "Gemini's native client needs google-genai: pip install 'vsync-bench[gemini]'"
+        ) from None
+    return genai
+
+
+def _genai_types() -> Any:
+    _genai()
+    from google.genai import types
+
+    return types
+
+
+def _genai_errors() -> Any:
+    _genai()
+    from google.genai import errors
+
+    return errors
+
+
+def _state(file: Any) -> str | None:
+    state = getattr(file, "state", None)
+    return getattr(state, "value", state)
+
+
+def _transport_kind(exc: BaseException) -> str | None:
+    """``timeout`` / ``transport`` for the SDK's HTTP-library errors (httpx or httpx2), else ``None``."""
+    names = [cls.__name__ for cls in type(exc).__mro__ if cls.__module__.split(".")[0].startswith("httpx")]
+    if any("Timeout" in n for n in names):
+        return "timeout"
+    if names and any(
+        n in ("TransportError", "NetworkError", "ConnectError", "RemoteProtocolError") for n in names
+    ):
+        return "transport"
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, ConnectionError):
+        return "transport"
+    return None
+
+
+def _retry_after(exc: Any) -> float | None:
+    """Seconds the server asked us to wait: Retry-After (seconds or HTTP date), else RetryInfo."""
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    value = headers.get("retry-after") if headers is not None else None
+    if value:
+        value = value.strip()
+        try:
+            return max(float(value), 0.0)
+        except ValueError:
+            try:
+                when = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                when = None
+            if when is not None:
+                if when.tzinfo is None:
+                    when = when.replace(tzinfo=timezone.utc)
+                return max((when - datetime.now(timezone.utc)).total_seconds(), 0.0)
+    details = getattr(exc, "details", None)
+    error = details.get("error", details) if isinstance(details, dict) else None
+    for item in (error or {}).get("details", []) if isinstance(error, dict) else []:
+        delay = item.get("retryDelay") if isinstance(item, dict) else None
+        if isinstance(delay, str) and delay.endswith("s"):
+            try:
+                return max(float(delay[:-1]), 0.0)
+            except ValueError:
+                pass
+    return None
+
+
+def _usage(response: Any) -> dict[str, int] | None:
+    meta = getattr(response, "usage_metadata", None)
+    if meta is None:
+        return None
+    usage: dict[str, int] = {}
+    for ours, theirs in (
+        ("prompt_tokens", "prompt_token_count"),
+        ("completion_tokens", "candidates_token_count"),
+        ("total_tokens", "total_token_count"),
+        ("thinking_tokens", "thoughts_token_count"),
+    ):
+        value = getattr(meta, theirs, None)
+        if isinstance(value, int):
+            usage[ours] = value
+    for detail in getattr(meta, "prompt_tokens_details", None) or []:
+        modality = getattr(getattr(detail, "modality", None), "value", None)
+        count = getattr(detail, "token_count", None)
+        if modality in ("AUDIO", "VIDEO", "IMAGE", "TEXT") and isinstance(count, int):
+            usage[f"{modality.lower()}_tokens"] = count
+    return usage or None
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise MediaError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _to_wav(path: Path) -> bytes:
+    import av
+    import numpy as np
+
+    chunks = []
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise MediaError(f"{path} has no audio stream")
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=AUDIO_RATE)
+            for frame in container.decode(audio=0):
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1))
+    except MediaError:
+        raise
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise MediaError(f"cannot convert the audio of {path} to WAV: {exc}") from None
+    samples = np.concatenate(chunks).astype("<i2") if chunks else np.zeros(0, "<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(AUDIO_RATE)
+        out.writeframes(samples.tobytes())
+    return buf.getvalue()

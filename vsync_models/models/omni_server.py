@@ -1,0 +1,536 @@
+"""Adapter for local omni models behind an OpenAI-compatible server (ours, or vLLM's).
+
+The harness never loads a model in its own process: ``qwen2_5_omni``, ``qwen3_omni`` and
+``qwen3_omni_thinking`` are served by ``python -m vsync_models.serve`` (or by vLLM) and asked
+over HTTP. Each request carries exactly the files the :class:`~vsync_models.media.MediaView`
+hands out, so the ablation holds on the wire:
+
+    avt  video_url(clip with its audio)  + text, use_audio_in_video=true   (audio_mode "in_video")
+         video_url(clip) + audio_url(audio track) + text                   (audio_mode "separate")
+    vt   video_url(copy without any audio stream) + text
+    at   audio_url(audio track alone) + text
+
+plus ``"modality"``, which our server enforces as well. Media are uploaded as base64
+``data:`` URLs by default (works across hosts); ``media_transport: path`` sends ``file://``
+URLs instead, for a server on the same host started with ``--allowed-local-media-path``.
+
+The fingerprint (part of every cache key) includes what the server reports about itself at
+``/v1/models``: checkpoint, ``config_hash`` and ``weights_id``, so answers from another
+checkpoint or another preprocessing never come out of the cache. :func:`audio_canary` checks
+that audio really reaches the model: the same clip with and without its audio must cost more
+prompt tokens with it.
+"""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from vsync_models.errors import ConfigError, MediaError, ModelError, ModelRequestError, ModelUnavailable
+from vsync_models.media import MediaPreparer, content_hash
+from vsync_models.models.base import ModelOutput
+from vsync_models.types import Item, Modality, Request
+
+__all__ = ["LAYOUT_VERSION", "AudioCanary", "OmniServerModel", "ServerLaunch", "audio_canary"]
+
+LAYOUT_VERSION = 1
+"""Bumped whenever the request layout changes, so cached answers from an older layout are not reused."""
+
+PREFLIGHT_TIMEOUT_S = 10.0
+_EXCERPT_CHARS = 300
+_RETRY_STATUSES = (429, 502, 503, 504)
+_MAX_BACKOFF_S = 30.0
+_MIME_FALLBACK = {"video": "video/mp4", "audio": "audio/mp4"}
+_MIME_BY_SUFFIX = {".m4a": "audio/mp4", ".mp4": "video/mp4", ".wav": "audio/wav", ".mov": "video/quicktime"}
+
+
+@dataclass(frozen=True)
+class ServerLaunch:
+    """How to start the server for a registered local model (used by the session fixture)."""
+
+    backend: str
+    model_path: str
+    host: str = "127.0.0.1"
+    port: int | None = None
+    gpu_ids: tuple[int, ...] = ()
+    extra_args: tuple[str, ...] = ()
+    tiny: bool = False
+    """The checkpoint is a tiny random one that :mod:`vsync_models.serve.tiny` builds at ``model_path``."""
+
+    def command(self) -> str:
+        """The shell command that starts this server, for error messages."""
+        args = [
+            "python -m vsync_models.serve",
+            f"--backend {self.backend}",
+            f"--model-path {self.model_path}",
+            f"--port {self.port or 8000}",
+            *self.extra_args,
+        ]
+        prefix = f"CUDA_VISIBLE_DEVICES={','.join(map(str, self.gpu_ids))} " if self.gpu_ids else ""
+        if self.tiny:
+            prefix = f"python -m vsync_models.serve.tiny {self.backend} {self.model_path} && " + prefix
+        return prefix + " ".join(args)
+
+
+@dataclass(frozen=True)
+class _ServerInfo:
+    model_id: str
+    root: str | None
+    vsync: dict[str, Any] | None
+
+
+class OmniServerModel:
+    """One model behind an OpenAI-compatible server that takes video and audio parts."""
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        model_name: str | None = None,
+        expected_backend: str | None = None,
+        max_tokens: int = 64,
+        temperature: float = 0.0,
+        top_p: float | None = None,
+        seed: int | None = None,
+        audio_mode: str = "in_video",
+        video_fps: float | None = None,
+        max_frames: int | None = None,
+        min_pixels: int | None = None,
+        max_pixels: int | None = None,
+        media_transport: str = "upload",
+        timeout_s: float = 600.0,
+        max_retries: int = 3,
+        launch: ServerLaunch | None = None,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if audio_mode not in ("in_video", "separate"):
+            raise ConfigError(
+                f"model {name!r}: audio_mode must be 'in_video' or 'separate', got {audio_mode!r}"
+            )
+        if media_transport not in ("upload", "path"):
+            raise ConfigError(
+                f"model {name!r}: media_transport must be 'upload' or 'path', got {media_transport!r}"
+            )
+        self.name = name
+        self.base_url = self.root_url = ""
+        self.connect(base_url)
+        self.model_name = model_name
+        self.expected_backend = expected_backend
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.top_p = top_p
+        self.seed = seed
+        self.audio_mode = audio_mode
+        self.video = {
+            "fps": video_fps,
+            "max_frames": max_frames,
+            "min_pixels": min_pixels,
+            "max_pixels": max_pixels,
+        }
+        self.media_transport = media_transport
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.launch = launch
+        self._session = session or requests.Session()
+        self._sleep = sleep
+        self._info_lock = threading.Lock()
+        self._info: _ServerInfo | None = None
+        self._fingerprint_without_server = False
+
+    def __repr__(self) -> str:
+        return f"OmniServerModel(name={self.name!r}, base_url={self.base_url!r})"
+
+    def connect(self, url: str) -> None:
+        """Point the client at a server (``http://host:port`` or ``.../v1``), e.g. one a fixture just started."""
+        root = url.rstrip("/")
+        self.base_url = root if root.endswith("/v1") else f"{root}/v1"
+        self.root_url = self.base_url[: -len("/v1")]
+        self._info = None
+        self._fingerprint_without_server = False
+
+    # -- Model protocol -------------------------------------------------------------------
+
+    def fingerprint(self) -> dict[str, Any]:
+        fp: dict[str, Any] = {
+            "adapter": "omni_server",
+            "layout": LAYOUT_VERSION,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "seed": self.seed,
+            "audio_mode": self.audio_mode,
+            "video": dict(self.video),
+        }
+        try:
+            info = self._server_info()
+        except ModelError:
+            # Not cacheable as this model: generate() refuses to answer under this key (see there).
+            self._fingerprint_without_server = True
+            fp["server"] = {"unreachable": self.base_url}
+            return fp
+        self._fingerprint_without_server = False
+        vs = info.vsync or {}
+        fp["server"] = {
+            "model": info.model_id,
+            "checkpoint": vs.get("checkpoint") or info.root,
+            "backend": vs.get("backend"),
+            "config_hash": vs.get("config_hash"),
+            "weights_id": vs.get("weights_id"),
+        }
+        return fp
+
+    def check(self) -> None:
+        """Fail fast, naming the URL and how to start a server, when none answers at ``base_url``."""
+        try:
+            response = self._session.get(f"{self.root_url}/health", timeout=PREFLIGHT_TIMEOUT_S)
+        except requests.RequestException as exc:
+            raise ConfigError(self._not_running(_reason(exc))) from None
+        if response.status_code == 404:  # not our server; vLLM answers /health too, others may not
+            pass
+        elif response.status_code != 200:
+            raise ConfigError(self._not_running(f"/health answered HTTP {response.status_code}"))
+        try:
+            info = self._server_info(refresh=True)
+        except ModelError as exc:
+            raise ConfigError(
+                f"model {self.name!r}: the server at {self.base_url} is not usable: {exc}"
+            ) from None
+        backend = (info.vsync or {}).get("backend")
+        if self.expected_backend and backend and backend != self.expected_backend:
+            raise ConfigError(
+                f"model {self.name!r}: the server at {self.base_url} serves backend {backend!r} "
+                f"({(info.vsync or {}).get('checkpoint')}), not {self.expected_backend!r}"
+            )
+
+    def generate(self, request: Request) -> ModelOutput:
+        return self._complete(request, self.max_tokens)
+
+    # -- request layout -------------------------------------------------------------------
+
+    def build_body(self, request: Request, max_tokens: int | None = None) -> dict[str, Any]:
+        """The JSON body for one request (public so the layout can be inspected offline).
+
+        Media come only from ``request.media`` (the MediaView), never from the item's clip path:
+        ``vt`` gets the audio-less copy, ``at`` the audio track alone.
+        """
+        info = self._server_info()
+        modality = request.modality
+        content: list[dict[str, Any]] = []
+        mm: dict[str, Any] = {k: v for k, v in self.video.items() if v is not None}
+        limit = (info.vsync or {}).get("max_request_bytes")
+        if modality.sees_video:
+            url = self._media_url(request.media.video_file(), "video", limit)
+            content.append({"type": "video_url", "video_url": {"url": url}})
+        if modality.sees_audio and (not modality.sees_video or self.audio_mode == "separate"):
+            url = self._media_url(request.media.audio_file(), "audio", limit)
+            content.append({"type": "audio_url", "audio_url": {"url": url}})
+        if modality is Modality.AVT and self.audio_mode == "in_video":
+            mm["use_audio_in_video"] = True
+        text = "\n\n".join(part for part in (request.prompt.strip(), request.question.strip()) if part)
+        content.append({"type": "text", "text": text})
+        body: dict[str, Any] = {
+            "model": info.model_id,
+            "messages": [{"role": "user", "content": content}],
+            "max_tokens": max_tokens or self.max_tokens,
+            "temperature": self.temperature,
+            "modality": modality.value,
+        }
+        if mm:
+            body["mm_processor_kwargs"] = mm
+        if self.top_p is not None:
+            body["top_p"] = self.top_p
+        if self.seed is not None:
+            body["seed"] = self.seed
+        return body
+
+    def _media_url(self, path: Path, kind: str, limit: int | None) -> str:
+        if self.media_transport == "path":
+            return "file://" + quote(str(Path(path).resolve()))
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise MediaError(f"cannot read {path}: {exc.strerror or exc}") from None
+        encoded_size = 4 * ((len(data) + 2) // 3)
+        if limit is not None and encoded_size + 4096 > limit:
+            raise ModelRequestError(
+                f"model {self.name!r}: {Path(path).name} is {len(data) / 2**20:.1f} MiB, too large to upload to "
+                f"{self.base_url} (limit {limit / 2**20:.0f} MiB); raise the server's --max-request-mb or use "
+                "media_transport: path"
+            )
+        mime = _MIME_BY_SUFFIX.get(Path(path).suffix.lower()) or mimetypes.guess_type(str(path))[0]
+        if not mime or not mime.startswith(kind + "/"):
+            mime = _MIME_FALLBACK[kind]
+        return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+    # -- HTTP -----------------------------------------------------------------------------
+
+    def _complete(self, request: Request, max_tokens: int) -> ModelOutput:
+        body = self.build_body(request, max_tokens)
+        if self._fingerprint_without_server:
+            # This item's cache key was computed while the server was unreachable; an answer stored
+            # under it would not name the checkpoint. The next item gets a proper key.
+            self._fingerprint_without_server = False
+            raise ModelUnavailable(
+                f"model {self.name!r}: {self.base_url} was unreachable when this item started"
+            )
+        payload = self._post("/chat/completions", body)
+        choices = payload.get("choices") if isinstance(payload, dict) else None
+        if not choices or not isinstance(choices, list):
+            raise ModelRequestError(f"model {self.name!r}: empty response from {self.base_url} (no choices)")
+        message = choices[0].get("message") if isinstance(choices[0], dict) else None
+        text = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(text, str):
+            raise ModelRequestError(f"model {self.name!r}: empty response from {self.base_url} (no content)")
+        return ModelOutput(text=text, usage=_usage(payload.get("usage")))
+
+    def _server_info(self, refresh: bool = False) -> _ServerInfo:
+        with self._info_lock:
+            if self._info is not None and not refresh:
+                return self._info
+            payload = self._get("/models")
+            entries = payload.get("data") if isinstance(payload, dict) else None
+            if not isinstance(entries, list) or not entries:
+                raise ModelRequestError(f"model {self.name!r}: {self.base_url}/models lists no model")
+            ids = [e.get("id") for e in entries if isinstance(e, dict)]
+            if self.model_name is not None:
+                matches = [e for e in entries if isinstance(e, dict) and e.get("id") == self.model_name]
+                if not matches:
+                    raise ModelRequestError(
+                        f"model {self.name!r}: {self.base_url} serves {ids}, not {self.model_name!r} "
+                        f"(models.{self.name}.model_name)"
+                    )
+                entry = matches[0]
+            elif len(entries) == 1 and isinstance(entries[0], dict):
+                entry = entries[0]
+            else:
+                raise ModelRequestError(
+                    f"model {self.name!r}: {self.base_url} serves several models {ids}; "
+                    f"set models.{self.name}.model_name"
+                )
+            vsync = entry.get("vsync")
+            self._info = _ServerInfo(
+                model_id=str(entry.get("id")),
+                root=entry.get("root"),
+                vsync=vsync if isinstance(vsync, dict) else None,
+            )
+            return self._info
+
+    def _get(self, path: str) -> Any:
+        return self._request("GET", path, None, PREFLIGHT_TIMEOUT_S)
+
+    def _post(self, path: str, body: dict[str, Any]) -> Any:
+        return self._request("POST", path, body, self.timeout_s)
+
+    def _request(self, method: str, path: str, body: dict[str, Any] | None, timeout: float) -> Any:
+        url = f"{self.base_url}{path}"
+        attempt = 0
+        while True:
+            try:
+                response = self._session.request(method, url, json=body, timeout=timeout)
+            except requests.Timeout:
+                raise ModelUnavailable(
+                    f"model {self.name!r}: no answer from {self.base_url} within {timeout:g}s"
+                ) from None
+            except requests.RequestException as exc:
+                if attempt < self.max_retries:
+                    self._sleep(_backoff(attempt, None))
+                    attempt += 1
+                    continue
+                raise ModelUnavailable(
+                    f"model {self.name!r}: cannot reach {self.base_url} ({_reason(exc)})"
+                ) from None
+            if response.status_code in _RETRY_STATUSES and attempt < self.max_retries:
+                self._sleep(_backoff(attempt, response.headers.get("Retry-After")))
+                attempt += 1
+                continue
+            if response.status_code != 200:
+                raise ModelRequestError(
+                    f"model {self.name!r}: {self.base_url} answered HTTP {response.status_code}: "
+                    f"{_error_message(response)}"
+                )
+            try:
+                return response.json()
+            except ValueError:
+                raise ModelRequestError(
+                    f"model {self.name!r}: malformed answer from {self.base_url}: {_excerpt(response.text)}"
+                ) from None
+
+    def _not_running(self, reason: str) -> str:
+        how = (
+            f"start one with: {self.launch.command()}"
+            if self.launch
+            else "start one with: python -m vsync_models.serve --backend BACKEND --model-path DIR --port PORT"
+        )
+        return (
+            f"model {self.name!r}: no model server answers at {self.root_url} ({reason}); {how} "
+            f"(or point models.{self.name}.server_url at a running one)"
+        )
+
+
+def _backoff(attempt: int, retry_after: str | None) -> float:
+    if retry_after:
+        try:
+            return min(max(float(retry_after), 0.0), _MAX_BACKOFF_S * 4)
+        except ValueError:
+            pass
+    return min(2.0**attempt, _MAX_BACKOFF_S)
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause (e.g. "Connection refused"), which says more than requests' wrapper."""
+    inner: BaseException = exc
+    for _ in range(20):  # chains are short; a cycle must not hang us
+        nxt = inner.__cause__ or inner.__context__
+        if nxt is None:
+            break
+        inner = nxt
+    return _excerpt(str(inner) or type(inner).__name__)
+
+
+def _excerpt(text: str) -> str:
+    flat = " ".join(text.split())
+    return (flat[:_EXCERPT_CHARS] + "...") if len(flat) > _EXCERPT_CHARS else (flat or "(empty body)")
+
+
+def _error_message(response: requests.Response) -> str:
+    try:
+        payload = response.json()
+        message = payload["error"]["message"] if isinstance(payload.get("error"), dict) else payload["error"]
+        return _excerpt(str(message))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return _excerpt(response.text)
+
+
+def _usage(raw: Any) -> dict[str, int] | None:
+    if not isinstance(raw, dict):
+        return None
+    usage = {
+        k: v
+        for k in ("prompt_tokens", "completion_tokens", "total_tokens")
+        if isinstance(v := raw.get(k), int)
+    }
+    details = raw.get("prompt_tokens_details")
+    if isinstance(details, dict):
+        for key in ("audio_tokens", "video_tokens"):
+            if isinstance(details.get(key), int):
+                usage[key] = details[key]
+    return usage or None
+
+
+# -- audio canary -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AudioCanary:
+    """Did audio reach the model? One record for the run's report."""
+
+    model: str
+    clip: str
+    clip_sha256: str
+    status: str
+    """``passed`` (audio costs prompt tokens), ``failed`` (it does not: audio is dropped), ``error``."""
+    prompt_tokens_with_audio: int | None = None
+    prompt_tokens_without_audio: int | None = None
+    audio_tokens: int | None = None
+    """Audio placeholder tokens the server reports for the clip with audio (None if it does not say)."""
+    transcript: str | None = None
+    """The model's answer to "what is said?" when expected words were given."""
+    heard_expected: bool | None = None
+    detail: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    def to_record(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+CANARY_QUESTION = "Transcribe exactly what is said in this clip."
+
+
+def audio_canary(
+    model: OmniServerModel,
+    clip: Path,
+    preparer: MediaPreparer,
+    *,
+    expected_words: Sequence[str] = (),
+    transcript_tokens: int = 48,
+) -> AudioCanary:
+    """Ask for ``clip`` once with its audio (``avt``) and once without (``vt``), one token each.
+
+    The audio canary passes when the prompt with audio is longer (and, where the server reports
+    it, holds audio tokens): a server or harness that drops the soundtrack makes both equal. With
+    ``expected_words`` (words the clip is known to say) the model is also asked to transcribe the
+    clip; whether any expected word appears is recorded (``heard_expected``) but does not decide
+    the status, since a small or random model may hear and still not say it.
+    """
+    clip = Path(clip)
+    base = {"model": model.name, "clip": str(clip)}
+    try:
+        sha = content_hash(clip)
+    except MediaError as exc:
+        return AudioCanary(**base, clip_sha256="", status="error", detail=str(exc))
+    item = Item(
+        id="audio-canary",
+        video_path=clip.name,
+        question=CANARY_QUESTION,
+        options=(),
+        correct_answer="",
+        video_file=clip,
+    )
+    from vsync_models.prompts import PromptSettings, build_request
+
+    settings = PromptSettings(system_prompt="", user_prompt="", answer_format="")
+    try:
+        with_audio = model._complete(build_request(item, Modality.AVT, settings, preparer), 1)
+        without = model._complete(build_request(item, Modality.VT, settings, preparer), 1)
+    except (ModelError, MediaError) as exc:
+        return AudioCanary(**base, clip_sha256=sha, status="error", detail=f"{type(exc).__name__}: {exc}")
+    n_with = (with_audio.usage or {}).get("prompt_tokens")
+    n_without = (without.usage or {}).get("prompt_tokens")
+    audio_tokens = (with_audio.usage or {}).get("audio_tokens")
+    if n_with is None or n_without is None:
+        status, detail = "error", "the server reports no prompt token counts"
+    elif n_with > n_without and (audio_tokens is None or audio_tokens > 0):
+        status = "passed"
+        detail = f"audio adds {n_with - n_without} prompt tokens"
+    else:
+        status = "failed"
+        detail = (
+            f"the prompt with audio has {n_with} tokens, without {n_without}"
+            + (f", audio tokens {audio_tokens}" if audio_tokens is not None else "")
+            + ": the soundtrack does not reach the model"
+        )
+    transcript = heard = None
+    if expected_words and status != "error":
+        try:
+            out = model._complete(build_request(item, Modality.AVT, settings, preparer), transcript_tokens)
+        except (ModelError, MediaError) as exc:
+            detail += f"; transcript request failed: {exc}"
+        else:
+            transcript = out.text
+            lowered = out.text.lower()
+            heard = any(word.lower() in lowered for word in expected_words)
+    return AudioCanary(
+        **base,
+        clip_sha256=sha,
+        status=status,
+        prompt_tokens_with_audio=n_with,
+        prompt_tokens_without_audio=n_without,
+        audio_tokens=audio_tokens,
+        transcript=transcript,
+        heard_expected=heard,
+        detail=detail,
+    )
