@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from vsync_models.results import write_json_atomic
 from vsync_models.stats import (
     DEFAULT_BOOTSTRAP,
     DEFAULT_SEED,
@@ -176,17 +175,7 @@ def save_baseline(
     path: Path, records: Sequence[Mapping[str, Any]], info: RunInfo, now: datetime | None = None
 ) -> None:
     """Write atomically, like the results files: a crash never leaves half a baseline behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(baseline_document(records, info, now), fh, ensure_ascii=False, indent=1)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_json_atomic(path, baseline_document(records, info, now), indent=1)
 
 
 def load_run(path: Path) -> Run:

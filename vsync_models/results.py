@@ -21,7 +21,7 @@ from typing import Any
 
 from vsync_models.stats import Tally
 
-__all__ = ["DEFAULT_OUTPUT_PATTERN", "read_results", "results_path", "write_results"]
+__all__ = ["DEFAULT_OUTPUT_PATTERN", "read_results", "results_path", "write_json_atomic", "write_results"]
 
 DEFAULT_OUTPUT_PATTERN = "results_{model}_level{level}.json"
 
@@ -43,7 +43,7 @@ def results_path(output_dir: Path, model: str, level: int, modality: str, patter
 def write_results(
     path: Path, model: str, modality: str, records: Sequence[dict[str, Any]], now: datetime | None = None
 ) -> dict[str, Any]:
-    """Write atomically (temp file + rename) so a crash never leaves a half-written file."""
+    """Write the original-format document (atomically, see :func:`write_json_atomic`)."""
     tally = Tally()
     for rec in records:
         tally.add(rec["outcome"], bool(rec.get("cached")))
@@ -59,17 +59,25 @@ def write_results(
         "errors": tally.error,
         "results": list(records),
     }
+    write_json_atomic(path, doc, indent=2)
+    return doc
+
+
+def write_json_atomic(path: Path, doc: Any, indent: int = 2) -> None:
+    """Write to a temp file beside ``path`` and rename it into place: a crash (or a reader at the
+    wrong moment) never sees half a file."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; results are for sharing
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, ensure_ascii=False, indent=2)
+            json.dump(doc, fh, ensure_ascii=False, indent=indent)
             fh.write("\n")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return doc
 
 
 def read_results(path: Path) -> dict[str, Any]:

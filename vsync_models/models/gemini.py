@@ -25,7 +25,6 @@ the ``[gemini]`` extra.
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
 import io
 import mimetypes
@@ -33,12 +32,12 @@ import threading
 import time
 import wave
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
 from vsync_models.errors import ConfigError, MediaError, ModelError, ModelRequestError, ModelUnavailable
 from vsync_models.models.base import ModelOutput
+from vsync_models.models.retry import backoff_s, parse_retry_after
 from vsync_models.types import Request
 
 __all__ = ["GEMINI_KEY_ENVS", "GeminiModel", "resolve_gemini_settings"]
@@ -322,9 +321,7 @@ class GeminiModel:
 
     def _delay(self, attempt: int, exc: Any) -> float:
         asked = _retry_after(exc) if exc is not None else None
-        if asked is not None:
-            return min(asked, MAX_WAIT_S)
-        return min(2.0**attempt, 60.0)
+        return backoff_s(attempt, asked, cap_s=60.0, max_wait_s=MAX_WAIT_S)
 
     def _text(self, response: Any) -> str:
         candidates = getattr(response, "candidates", None) or []
@@ -438,20 +435,9 @@ def _transport_kind(exc: BaseException) -> str | None:
 def _retry_after(exc: Any) -> float | None:
     """Seconds the server asked us to wait: Retry-After (seconds or HTTP date), else RetryInfo."""
     headers = getattr(getattr(exc, "response", None), "headers", None)
-    value = headers.get("retry-after") if headers is not None else None
-    if value:
-        value = value.strip()
-        try:
-            return max(float(value), 0.0)
-        except ValueError:
-            try:
-                when = email.utils.parsedate_to_datetime(value)
-            except (TypeError, ValueError):
-                when = None
-            if when is not None:
-                if when.tzinfo is None:
-                    when = when.replace(tzinfo=timezone.utc)
-                return max((when - datetime.now(timezone.utc)).total_seconds(), 0.0)
+    asked = parse_retry_after(headers.get("retry-after") if headers is not None else None)
+    if asked is not None:
+        return asked
     details = getattr(exc, "details", None)
     error = details.get("error", details) if isinstance(details, dict) else None
     for item in (error or {}).get("details", []) if isinstance(error, dict) else []:

@@ -38,6 +38,7 @@ import requests
 from vsync_models.errors import ConfigError, MediaError, ModelError, ModelRequestError, ModelUnavailable
 from vsync_models.media import MediaPreparer, content_hash
 from vsync_models.models.base import ModelOutput
+from vsync_models.models.retry import backoff_s, parse_retry_after
 from vsync_models.types import Item, Modality, Request
 
 __all__ = ["LAYOUT_VERSION", "AudioCanary", "OmniServerModel", "ServerLaunch", "audio_canary"]
@@ -379,12 +380,9 @@ class OmniServerModel:
 
 
 def _backoff(attempt: int, retry_after: str | None) -> float:
-    if retry_after:
-        try:
-            return min(max(float(retry_after), 0.0), _MAX_BACKOFF_S * 4)
-        except ValueError:
-            pass
-    return min(2.0**attempt, _MAX_BACKOFF_S)
+    return backoff_s(
+        attempt, parse_retry_after(retry_after), cap_s=_MAX_BACKOFF_S, max_wait_s=_MAX_BACKOFF_S * 4
+    )
 
 
 def _reason(exc: BaseException) -> str:

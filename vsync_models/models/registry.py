@@ -19,10 +19,10 @@ from vsync_models.models.base import Model
 
 __all__ = ["DEFAULT_MODEL", "build_model", "known_models"]
 
-DEFAULT_MODEL = "random"
-"""The embedded default: runs anywhere, no downloads."""
+DEFAULT_MODEL = "av_sync"
+"""The embedded default: numpy and PyAV only, no weights, no downloads, answers from the real media."""
 
-_BUILTINS = ("random", "constant")
+_BUILTINS = ("random", "constant", "av_sync")
 _OPENAI_PREFIX = "openai:"
 # The original's API model names and the model id each one asks for.
 _API_MODELS = {
@@ -93,6 +93,10 @@ def build_model(name: str, config: Config) -> Model:
         return _baseline("random", settings)
     if name == "constant":
         return _baseline("constant", settings)
+    if name == "av_sync":
+        from vsync_models.models.av_sync import AVSyncModel
+
+        return AVSyncModel(fallback=str(settings.get("fallback", "guess")), seed=int(settings.get("seed", 0)))
     if name.startswith(_OPENAI_PREFIX):
         model_id = name[len(_OPENAI_PREFIX) :]
         if not model_id:
