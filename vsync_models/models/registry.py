@@ -177,6 +177,8 @@ def _served_model(name: str, settings: dict[str, Any], config: Config) -> Model:
     else:
         backend, model_path, default_tokens = _SERVED_MODELS[name]
         extra = ()
+    # ``backend: package.module:factory`` serves a backend of your own (the server loads it).
+    backend = str(settings.get("backend") or backend)
     port = _int_or_none(settings, "port")
     host = str(settings.get("host") or "127.0.0.1")
     launch = ServerLaunch(
@@ -203,7 +205,7 @@ def _served_model(name: str, settings: dict[str, Any], config: Config) -> Model:
         name=name,
         base_url=server_url,
         model_name=settings.get("model_name"),
-        expected_backend=backend,
+        expected_backend=None if ":" in backend else backend,
         max_tokens=max_tokens,
         temperature=_float(settings, "temperature", 0.0) or 0.0,
         top_p=_float(settings, "top_p", None),

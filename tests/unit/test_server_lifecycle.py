@@ -1,0 +1,85 @@
+"""The session starts a local model's server once per run, hands it to xdist workers, stops it."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.support import REPO
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def serving_processes(marker: str) -> list[str]:
+    """Command lines of live processes that mention ``marker`` (our unique model path)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in text and "vsync_models.serve" in text:
+            found.append(text)
+    return found
+
+
+@pytest.fixture
+def echo_config(bench):
+    port = free_port()
+    model_path = str(bench.path / "echo-checkpoint")
+    (bench.path / "config").mkdir()
+    (bench.path / "config" / "config.yaml").write_text(
+        "models:\n"
+        "  qwen2_5_omni:\n"
+        '    backend: "tests.unit.tiny_omni:EchoBackend"\n'
+        f"    model_path: {json.dumps(model_path)}\n"
+        f"    port: {port}\n",
+        encoding="utf-8",
+    )
+    real = sorted((REPO / "data" / "level_1" / "videos").glob("*.mp4"))[0]
+    for name in ("clip0.mp4", "clip1.mp4", "clip2.mp4"):
+        (bench.path / "data" / "level_1" / "videos" / name).write_bytes(real.read_bytes())
+    return bench, model_path, port
+
+
+def test_one_server_for_all_workers_and_stopped_at_the_end(echo_config):
+    bench, model_path, port = echo_config
+    # Something unhealthy holds the configured port: the server must start elsewhere, and the
+    # workers can only find it through the URL the controller hands them.
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        res = bench.runpytest_subprocess(
+            "--model", "qwen2_5_omni", "-m", "at", "-n", "2", "-p", "xdist", "--tb=no"
+        )
+    outcomes = res.parseoutcomes()
+    assert outcomes.get("errors", 0) == 0, res.stdout.str()[-3000:]
+    assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 8
+    log = (bench.path / "reports" / "server_qwen2_5_omni.log").read_text(encoding="utf-8")
+    assert sum(line.startswith("$ ") for line in log.splitlines()) == 1, "exactly one server start"
+    assert not serving_processes(model_path), "the server outlived the run"
+    doc = json.loads((bench.path / "reports" / "results_qwen2_5_omni_level1_at.json").read_text("utf-8"))
+    assert all(r["usage"] and r["usage"].get("audio_tokens") for r in doc["results"]), "audio reached it"
+
+
+def test_a_healthy_server_is_reused_and_left_running(echo_config):
+    from vsync_models.serve.launch import start_server, stop_server
+
+    bench, model_path, port = echo_config
+    server = start_server(
+        "tests.unit.tiny_omni:EchoBackend", model_path, log_path=bench.path / "own.log", port=port
+    )
+    try:
+        res = bench.runpytest_subprocess("--model", "qwen2_5_omni", "-m", "at", "-k", "q000", "--tb=no")
+        assert res.parseoutcomes().get("errors", 0) == 0
+        assert not (bench.path / "reports" / "server_qwen2_5_omni.log").exists(), "no second server"
+        assert serving_processes(model_path), "ours was left running"
+    finally:
+        stop_server(server)
