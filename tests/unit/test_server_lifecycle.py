@@ -83,3 +83,19 @@ def test_a_healthy_server_is_reused_and_left_running(echo_config):
         assert serving_processes(model_path), "ours was left running"
     finally:
         stop_server(server)
+
+
+def test_audio_canary_is_reported_and_require_audio_stops_a_deaf_server(echo_config, monkeypatch):
+    bench, _, _ = echo_config
+    res = bench.runpytest_subprocess("--model", "qwen2_5_omni", "-m", "avt", "-k", "q000", "--tb=no")
+    res.stdout.fnmatch_lines(
+        ["audio canary: passed (prompt tokens with audio *, without *, audio tokens 100)"]
+    )
+    record = json.loads((bench.path / "reports" / "audio_canary_qwen2_5_omni.json").read_text("utf-8"))
+    assert record["status"] == "passed"
+
+    monkeypatch.setenv("ECHO_DROP_AUDIO", "1")  # the stand-in now ignores audio, like a careless server
+    res = bench.runpytest_subprocess("--model", "qwen2_5_omni", "-m", "avt", "--require-audio")
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    res.stderr.fnmatch_lines(["*--require-audio: the audio canary failed for 'qwen2_5_omni'*"])
+    assert not serving_processes(str(bench.path / "echo-checkpoint")), "stopped after the refusal too"
