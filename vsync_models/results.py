@@ -21,19 +21,26 @@ from typing import Any
 
 from vsync_models.stats import Tally
 
-__all__ = ["DEFAULT_OUTPUT_PATTERN", "read_results", "results_path", "write_json_atomic", "write_results"]
+__all__ = [
+    "DEFAULT_OUTPUT_PATTERN",
+    "read_results",
+    "results_path",
+    "safe_name",
+    "write_json_atomic",
+    "write_results",
+]
 
 DEFAULT_OUTPUT_PATTERN = "results_{model}_level{level}.json"
 
 
-def _safe(name: str) -> str:
+def safe_name(name: str) -> str:
     """Model names like ``openai:gpt-4o`` become file-name safe (``openai_gpt-4o``)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "model"
 
 
 def results_path(output_dir: Path, model: str, level: int, modality: str, pattern: str | None = None) -> Path:
     """Where the results of one model × level × modality go (see the module docstring)."""
-    name = (pattern or DEFAULT_OUTPUT_PATTERN).format(model=_safe(model), level=level)
+    name = (pattern or DEFAULT_OUTPUT_PATTERN).format(model=safe_name(model), level=level)
     if modality != "avt":
         stem, dot, ext = name.rpartition(".")
         name = f"{stem}_{modality}.{ext}" if dot else f"{name}_{modality}"
