@@ -205,7 +205,7 @@ class OmniServerModel:
     def audio_feed(self) -> str:
         """How the soundtrack of an ``avt`` clip reaches the model, in words for the report."""
         if self.audio_mode == "in_video":
-            return "interleaved with the video frames (one video_url, use_audio_in_video)"
+            return "the video's own soundtrack, interleaved with its frames (use_audio_in_video)"
         return (
             f"a separate {'WAV ' if self.audio_format == 'wav' else ''}audio_url stream beside the "
             "video_url (not interleaved with the frames: use_audio_in_video is off)"
