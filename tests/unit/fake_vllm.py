@@ -9,7 +9,10 @@ Run as ``python tests/unit/fake_vllm.py serve MODEL --host H --port P ...`` (con
 - ``GET /health`` answers 200 with an empty body; ``/v1/models`` lists the model path as the
   model id, without our server's ``vsync`` block;
 - ``mm_processor_kwargs.use_audio_in_video`` is ignored (the Qwen3-Omni model card: not available
-  in ``vllm serve``), as is our ``modality`` field; usage has no ``prompt_tokens_details``;
+  in ``vllm serve``); frames are sampled as ``media_io_kwargs.video`` says (``num_frames``,
+  ``fps``), and ``max_frames`` among the processor kwargs is an error, as in vLLM; our
+  ``modality`` field, which vLLM would only warn about, is refused here so that the client is
+  seen not to send it; usage has no ``prompt_tokens_details``;
 - audio it cannot decode (anything uploaded but WAV, as for libsndfile) is a 400.
 """
 
@@ -52,8 +55,23 @@ class VllmFace:
             more = message.get("more_body", False)
         if path == "/v1/chat/completions" and body:
             request = json.loads(body)
-            request.pop("modality", None)
-            (request.get("mm_processor_kwargs") or {}).pop("use_audio_in_video", None)
+            if "modality" in request or "max_frames" in (request.get("mm_processor_kwargs") or {}):
+                error = {
+                    "error": {"message": "The timestamps length should be equal video length", "code": 500}
+                }
+                await _reply(send, 500, json.dumps(error).encode(), "application/json")
+                return
+            mm = request.setdefault("mm_processor_kwargs", {})
+            mm.pop("use_audio_in_video", None)
+            # what the video loader samples, shown to the echo backend in our protocol's terms
+            video_io = (request.pop("media_io_kwargs", None) or {}).get("video") or {}
+            mm.update(
+                {
+                    k2: video_io[k1]
+                    for k1, k2 in (("num_frames", "max_frames"), ("fps", "fps"))
+                    if k1 in video_io
+                }
+            )
             for msg in request.get("messages", []):
                 for part in msg.get("content") if isinstance(msg.get("content"), list) else []:
                     url = (part.get("audio_url") or {}).get("url", "") if isinstance(part, dict) else ""

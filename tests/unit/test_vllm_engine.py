@@ -94,7 +94,8 @@ def test_vllm_command_is_the_one_the_model_card_documents():
 def test_run_starts_vllm_once_with_tensor_parallel_over_gpu_ids_sends_audio_apart_and_stops_it(
     vllm_bench, monkeypatch
 ):
-    bench, model_path, port, record, _ = vllm_bench
+    bench, model_path, port, record, write_config = vllm_bench
+    write_config(engine="vllm", num_video_frames=4)
     monkeypatch.setenv("FAKE_VLLM_LOAD_S", "1")
     res = bench.runpytest_subprocess(
         "--model", "qwen3_omni", "-m", "avt", "-n", "2", "-p", "xdist", "--tb=no"
@@ -132,6 +133,7 @@ def test_run_starts_vllm_once_with_tensor_parallel_over_gpu_ids_sends_audio_apar
         seen = json.loads(item["raw_response"])
         assert [m["kind"] for m in seen["media"]] == ["video", "audio"]
         assert seen["media"][1]["streams"] == ["audio"] and seen["use_audio_in_video"] is False
+        assert seen["video"]["max_frames"] == 4, "frame sampling reached vLLM's video loader"
     assert "$ " + " ".join([sys.executable, str(FAKE_VLLM), "serve", model_path]) in (
         bench.path / "reports" / "server_qwen3_omni.log"
     ).read_text("utf-8")

@@ -143,6 +143,7 @@ class OmniServerModel:
         max_pixels: int | None = None,
         media_transport: str = "upload",
         audio_format: str = "original",
+        engine: str = "transformers",
         timeout_s: float = 600.0,
         max_retries: int = 3,
         launch: ServerLaunch | None = None,
@@ -179,6 +180,7 @@ class OmniServerModel:
         }
         self.media_transport = media_transport
         self.audio_format = audio_format
+        self.engine = engine
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.launch = launch
@@ -226,6 +228,8 @@ class OmniServerModel:
         }
         if self.audio_format != "original":  # absent by default: existing cache keys stay valid
             fp["audio_format"] = self.audio_format
+        if self.engine != "transformers":
+            fp["engine"] = self.engine
         try:
             info = self._server_info()
         except ModelError:
@@ -298,8 +302,17 @@ class OmniServerModel:
             "messages": [{"role": "user", "content": content}],
             "max_tokens": max_tokens or self.max_tokens,
             "temperature": self.temperature,
-            "modality": modality.value,
         }
+        if self.engine == "vllm":
+            # vLLM samples frames in its video loader (media_io_kwargs: num_frames, fps); its Qwen
+            # processors take only the pixel limits, and max_frames there is an error. It ignores
+            # our "modality" field, so it is not sent.
+            sampling = {"num_frames": mm.pop("max_frames", None), "fps": mm.pop("fps", None)}
+            sampling = {k: v for k, v in sampling.items() if v is not None}
+            if sampling and modality.sees_video:
+                body["media_io_kwargs"] = {"video": sampling}
+        else:
+            body["modality"] = modality.value
         if mm:
             body["mm_processor_kwargs"] = mm
         if self.top_p is not None:

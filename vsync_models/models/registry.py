@@ -251,6 +251,7 @@ def _served_model(name: str, settings: dict[str, Any], config: Config) -> Model:
         max_pixels=_int_or_none(settings, "video_max_pixels"),
         media_transport=str(settings.get("media_transport") or "upload"),
         audio_format=str(settings.get("audio_format") or ("wav" if vllm else "original")),
+        engine=engine,
         timeout_s=float(settings.get("timeout_s", 600)),
         max_retries=config.runtime.max_retries,
         launch=launch,
