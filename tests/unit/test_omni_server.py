@@ -416,3 +416,28 @@ def test_registry_refuses_unknown_engines_and_engines_for_other_models(tmp_path)
         build_model("qwen3_omni", config(tmp_path, "models:\n  qwen3_omni: {engine: sglang}\n"))
     with pytest.raises(ConfigError, match="--engine applies to the local omni models"):
         build_model("gpt4o", config(tmp_path, ""), engine="vllm")
+
+
+def test_vllm_layout_sends_wav_audio_apart_and_frame_sampling_to_the_video_loader(clips, preparer):
+    with serve_app(echo_app()) as url:
+        model = OmniServerModel(
+            "qwen3_omni",
+            url,
+            engine="vllm",
+            audio_mode="separate",
+            audio_format="wav",
+            max_frames=4,
+            video_fps=2.0,
+            max_pixels=12544,
+        )
+        avt = model.build_body(make_request(clips.av, Modality.AVT, preparer))
+        at = model.build_body(make_request(clips.av, Modality.AT, preparer))
+        fingerprint = model.fingerprint()
+    video, audio, text = avt["messages"][0]["content"]
+    assert video["type"] == "video_url" and audio["type"] == "audio_url" and text["type"] == "text"
+    assert audio["audio_url"]["url"].startswith("data:audio/wav;base64,UklGR"), "a RIFF/WAV upload"
+    assert avt["media_io_kwargs"] == {"video": {"num_frames": 4, "fps": 2.0}}
+    assert avt["mm_processor_kwargs"] == {"max_pixels": 12544}, "no max_frames, no use_audio_in_video"
+    assert "modality" not in avt and "media_io_kwargs" not in at
+    assert [p["type"] for p in at["messages"][0]["content"]] == ["audio_url", "text"]
+    assert fingerprint["engine"] == "vllm" and fingerprint["audio_format"] == "wav"
