@@ -1,4 +1,4 @@
-"""Command line: ``generate`` a level-1 set, or run the ``oracles`` on one (or on a planned set)."""
+"""Command line: ``generate`` a level-1/2/3 set, or run the ``oracles`` on one (or on a planned set)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from vsync_models.synth.oracles import cases, evaluate, format_table
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vsync_models.synth", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    gen = commands.add_parser("generate", help="write a level-1 set (dataset.json, videos/, manifest.json)")
+    gen = commands.add_parser("generate", help="write a set (dataset.json, videos/, manifest.json)")
+    gen.add_argument("--level", type=int, choices=(1, 2, 3), default=1, help="which level (default 1)")
     gen.add_argument("--seed", type=int, default=0, help="same seed, same set (default 0)")
     gen.add_argument(
         "--clips", "--n", dest="clips", type=int, default=80, help="number of clips (default 80)"
@@ -37,7 +38,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "generate":
         if args.clips < 1:
             parser.error("--clips must be at least 1")
-        summary = generate(args.out, seed=args.seed, n_clips=args.clips)
+        if args.level == 1:
+            summary = generate(args.out, seed=args.seed, n_clips=args.clips)
+        else:
+            from vsync_models.synth.timed import generate_timed
+
+            summary = generate_timed(args.out, args.level, seed=args.seed, n_clips=args.clips)
         print(
             f"wrote {summary.clips} clips, {summary.items} items, {summary.total_bytes / 1e6:.2f} MB "
             f"to {summary.out_dir} in {summary.seconds:.1f} s"
