@@ -323,6 +323,8 @@ class GainSummary:
 class RunSummary:
     groups: list[GroupSummary]
     gains: list[GainSummary]
+    timing: list[Any] = field(default_factory=list)
+    """Levels 2/3: :mod:`vsync_models.timing_metrics` (IoU, errors, first-"yes" timing)."""
 
     @property
     def circular(self) -> bool:
@@ -397,4 +399,6 @@ def summarize(
             continue
         circular = synchrony_gain(subset, "circular_outcome", n_boot=n_boot, rng=np.random.default_rng(seed))
         gains.append(GainSummary(level, task, plain, circular))
-    return RunSummary(groups, gains)
+    from vsync_models.timing_metrics import timing_metrics  # it reads MODALITY_ORDER from here
+
+    return RunSummary(groups, gains, timing_metrics(records))
