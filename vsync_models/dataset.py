@@ -182,7 +182,7 @@ def _check_entry(raw: Any, where: str, video_root: Path, level: int) -> tuple[li
                 problems.append(f"{where}: {truth_problem}")
     if problems or video_file is None:
         return problems, None
-    known = set(_REQUIRED) | set(_OPTIONAL) | set(_TIMED) | {"answer"}
+    known = set(_REQUIRED) | set(_OPTIONAL) | {"answer_type", "answer", "duration"}  # "level" stays in extra
     return [], Item(
         id=raw["id"],
         video_path=raw["video_path"],

@@ -136,12 +136,12 @@ def rotations(item: Item) -> list[Item]:
     favours one letter is right in at most one rotation. The id stays the item's: the
     options differ, so each rotation is its own request and cache entry.
     """
+    if item.answer_type != "choice":
+        return [item]  # a time or yes/no has no options to rotate
     letters = item.letters
     texts = [item.option_texts()[letter] for letter in letters]
     answer = letters.index(item.correct_answer)
     k = len(letters)
-    if item.answer_type != "choice":
-        return [item]  # a time or yes/no has no options to rotate
     out = [item]  # exactly the plain request, so a plain run's cached answer is reused
     for r in range(1, k):
         options = tuple(f"{letters[i]}{item.options[i][1]} {texts[(i + r) % k]}" for i in range(k))

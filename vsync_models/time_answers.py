@@ -6,9 +6,9 @@ decided, and text that does not state one answer is ``None``, scored *unparseabl
 
 A *time* is ``4.2``, ``4.2s``, ``4.2 sec``, ``4.2 seconds``, ``4200 ms``, or a clock
 ``00:04.2`` / ``0:04`` / ``00:00:04.2`` (minutes and seconds, optionally hours first).
-An *interval* is two times joined by ``-``, ``–``, ``—``, ``~``, ``to``, ``until``, ``through``,
-``and`` or ``,``: "from 3.2s to 4.0s", "00:03.2-00:04", "3.2–4.0 seconds", "[3.2, 4.0]",
-"between 3.2 and 4.0 s".
+An *interval* is two times joined by ``-``, ``–``, ``—``, ``~``, ``to``, ``until``, ``through``
+or ``and``, or a bracketed pair: "from 3.2s to 4.0s", "00:03.2-00:04", "3.2–4.0 seconds",
+"[3.2, 4.0]", "between 3.2 and 4.0 s" (a bare comma lists times, it does not join them).
 
 Rules (the first that decides wins):
 
@@ -42,7 +42,8 @@ _TIME = re.compile(
     + r"(?![\w:])",
     re.I,
 )
-_JOIN = re.compile(r"^\s*(?:-|–|—|~|to|until|till|through|and|,)\s*$", re.I)
+_JOIN = re.compile(r"^\s*(?:-|–|—|~|to|until|till|through|and)\s*$", re.I)
+_COMMA = re.compile(r"^\s*,\s*$")
 _MARKER = re.compile(r"\banswer\s*(?:is|:|=|-)?\s*[:：]?", re.I)
 _YES_NO = re.compile(r"(?<![\w'])(yes|no)(?![\w'])", re.I)
 _LEADING_YES_NO = re.compile(r"^\W*(yes|no)(?![\w'])(?!\s*(?:or|/)\s*(?:yes|no)\b)", re.I)
