@@ -94,7 +94,7 @@ def test_duration_is_read_from_the_clip_when_absent(tmp_path: Path) -> None:
 
 def test_unreadable_clip_without_duration_is_a_problem(tmp_path: Path) -> None:
     item = {k: v for k, v in timed(0).items() if k != "duration"}
-    with pytest.raises(DatasetError, match="cannot read the duration of clip.mp4"):
+    with pytest.raises(DatasetError, match=r"cannot read the duration of clip\.mp4"):
         load_dataset(write_dataset(tmp_path, [item]), level=2)
 
 
