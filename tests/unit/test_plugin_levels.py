@@ -80,7 +80,12 @@ def test_markers_select_one_level_and_its_tasks(levels: pytest.Pytester) -> None
 
 def test_level_results_files_and_summary_metrics(levels: pytest.Pytester) -> None:
     config = levels.path / "config.yaml"
-    config.write_text("models:\n  constant:\n    answer: 'yes, from 1 s to 3 s'\n", encoding="utf-8")
+    config.write_text(
+        "models:\n  constant:\n    answer: 'yes, from 1 s to 3 s'\n"
+        # the original's level-1 pattern names level 1 literally; it must not capture level 2's file
+        "benchmark:\n  level1:\n    output_pattern: 'results_{model}_level1.json'\n",
+        encoding="utf-8",
+    )
     res = levels.runpytest(
         "--model", "constant", "-m", "(level2 or level3) and avt", "--config", "config.yaml"
     )
@@ -90,6 +95,7 @@ def test_level_results_files_and_summary_metrics(levels: pytest.Pytester) -> Non
     assert by_id["l2-0"]["prediction"] == [1.0, 3.0] and by_id["l2-0"]["answer"] == [1.0, 2.8]
     assert by_id["l2-1"]["outcome"] == "unparseable"  # two times where one was asked for
     assert by_id["l2-2"]["outcome"] == "unparseable"  # no option letter
+    assert not (levels.path / "reports" / "results_constant_level1.json").exists()
     doc3 = json.loads((levels.path / "reports" / "results_constant_level3.json").read_text(encoding="utf-8"))
     assert [r["outcome"] for r in doc3["results"]] == ["wrong", "correct", "wrong", "correct"]
     assert all(r["group"] == "clip" and r["answer_type"] == "yesno" for r in doc3["results"])
