@@ -277,7 +277,7 @@ def synchrony_gain(
             continue
         key = (rec.get("level"), str(rec["id"]))
         by_item.setdefault(key, {})[rec["modality"]] = outcome == "correct"
-        clip[key] = rec.get("video_path", key)
+        clip[key] = rec.get("group") or rec.get("video_path", key)  # level 3: the cuts of one clip
     keys = [k for k, seen in by_item.items() if len(seen) == 3]
     if not keys:
         return None
@@ -337,7 +337,8 @@ def _clusters(records: Sequence[Mapping[str, Any]], outcome_field: str) -> list[
         outcome = rec.get(outcome_field)
         if outcome is None or outcome == "error":
             continue
-        counts = per_clip.setdefault(rec.get("video_path") or rec["id"], [0, 0])
+        # a level-3 clip's cuts are separate files but one clip ("group"): cluster them together
+        counts = per_clip.setdefault(rec.get("group") or rec.get("video_path") or rec["id"], [0, 0])
         counts[0] += outcome == "correct"
         counts[1] += 1
     return [(c, m) for c, m in per_clip.values()]

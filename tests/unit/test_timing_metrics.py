@@ -73,3 +73,21 @@ def test_summary_shows_the_level_metrics_next_to_accuracy() -> None:
     assert "timing (levels 2/3):" in text
     assert "level 2 avt  intervals n=1: mean IoU 1.00, R@0.3 100.0% R@0.5 100.0% R@0.7 100.0%" in text
     assert "level 3 vt   first yes over 1 clips: on time 0" in text and "never 1" in text
+
+
+def test_the_cuts_of_one_clip_are_one_cluster() -> None:
+    """Level-3 cuts are separate files of one clip: their answers are correlated, so the CI widens."""
+    records = []
+    for clip in range(6):
+        right = clip % 2 == 0  # a model that gets whole clips right or wrong
+        for k in range(4):
+            records.append(
+                cut(f"c{clip}", float(k), "yes", "yes" if right else "no")
+                | {
+                    "id": f"{clip}-{k}",
+                    "video_path": f"c{clip}_cut{k}.mp4",
+                    "outcome": "correct" if right else "wrong",
+                }
+            )
+    (group,) = summarize(records, n_boot=50).groups
+    assert group.clustered is not None and group.clustered.clusters == 6 and group.clustered.design_effect > 1
