@@ -91,3 +91,22 @@ def test_the_cuts_of_one_clip_are_one_cluster() -> None:
             )
     (group,) = summarize(records, n_boot=50).groups
     assert group.clustered is not None and group.clustered.clusters == 6 and group.clustered.design_effect > 1
+
+
+def test_html_item_shows_the_time_answer_and_its_iou() -> None:
+    from fixtures.html_render import item_html
+
+    html = item_html(
+        rec(
+            id="l2-1",
+            question="When?",
+            answer_type="interval",
+            correct_answer="1-2.8 s",
+            prediction=[1.0, 3.0],
+            iou=0.9,
+            raw_response="from 1 s to 3 s",
+            outcome="correct",
+        ),
+        strip=False,
+    )
+    assert "expected <b>1-2.8 s</b>" in html and "[1.0, 3.0]" in html and "IoU 0.90" in html
