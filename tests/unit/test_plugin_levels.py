@@ -108,6 +108,9 @@ def test_level_results_files_and_summary_metrics(levels: pytest.Pytester) -> Non
             "*level 3 avt  first yes over 1 clips: on time 0, too early (interruption) 1 mean 1.00 s*",
         ]
     )
+    res.stdout.fnmatch_lines(
+        ["*wrong: item 'l3-0' [[]avt[]]*", "*expected: no*", "*extracted: yes (rule: leading)*"]
+    )
 
 
 def test_circular_rotates_only_choice_items(levels: pytest.Pytester) -> None:
