@@ -146,6 +146,10 @@ class Response:
     error: str | None = None
     """Set when the call failed for infrastructure reasons; ``text`` is then empty."""
     cached: bool = False
+    retries: int = 0
+    """How many times the call was retried (429, 5xx, reset...) before it answered or gave up."""
+    error_kind: str | None = None
+    """Why it failed, one of :data:`vsync_models.errors.ERROR_KINDS`; ``None`` when it answered."""
 
 
 @dataclass(frozen=True)
@@ -188,4 +192,6 @@ class ItemResult:
             "usage": self.response.usage,
             "cached": self.response.cached,
             "error": self.response.error,
+            "error_kind": self.response.error_kind,
+            "retries": self.response.retries,
         }

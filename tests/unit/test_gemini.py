@@ -189,6 +189,7 @@ def env(tmp_path: Path) -> SimpleNamespace:
 
 def gemini(fake: FakeGemini, env: SimpleNamespace, **kw) -> GeminiModel:
     kw.setdefault("sleep", env.sleeps.append)
+    kw.setdefault("rng", lambda: 1.0)  # the nominal backoff; jitter is tested in test_retry
     return GeminiModel("gemini_2_5_flash", "gemini-2.5-flash", KEY, base_url=fake.url, **kw)
 
 
@@ -387,6 +388,7 @@ def test_timeouts_are_retried_then_unavailable(env, clip):
             KEY,
             base_url=own.url,
             sleep=env.sleeps.append,
+            rng=lambda: 1.0,
             timeout_s=0.2,
             max_retries=1,
         )

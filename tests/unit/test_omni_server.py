@@ -210,7 +210,11 @@ def test_server_errors_are_model_errors_never_answers(clips, preparer):
 def test_unreachable_server_is_model_unavailable_after_retries(clips, preparer):
     sleeps: list[float] = []
     model = OmniServerModel(
-        "qwen2_5_omni", f"http://127.0.0.1:{free_port()}", max_retries=2, sleep=sleeps.append
+        "qwen2_5_omni",
+        f"http://127.0.0.1:{free_port()}",
+        max_retries=2,
+        sleep=sleeps.append,
+        rng=lambda: 1.0,
     )
     with pytest.raises(ModelUnavailable, match="cannot reach"):
         model.generate(make_request(clips.av, Modality.AVT, preparer))
@@ -244,7 +248,7 @@ def test_busy_server_is_retried_honouring_retry_after(httpserver, clips, prepare
         lambda _: next(answers)
     )
     sleeps: list[float] = []
-    model = OmniServerModel("qwen2_5_omni", httpserver.url_for("/v1"), sleep=sleeps.append)
+    model = OmniServerModel("qwen2_5_omni", httpserver.url_for("/v1"), sleep=sleeps.append, rng=lambda: 1.0)
     out = model.generate(make_request(clips.av, Modality.VT, preparer))
     assert out.text == "B" and out.usage == {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}
     assert sleeps == [7.0, 2.0]

@@ -94,6 +94,7 @@ class GeminiModel:
         active_timeout_s: float = 600.0,
         poll_interval_s: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name
@@ -111,6 +112,7 @@ class GeminiModel:
         self.active_timeout_s = active_timeout_s
         self.poll_interval_s = poll_interval_s
         self._sleep = sleep
+        self._rng = rng
         self._clock = clock
         key = api_key or None
         self._key_source = (lambda: key) if key else None
@@ -321,7 +323,7 @@ class GeminiModel:
 
     def _delay(self, attempt: int, exc: Any) -> float:
         asked = _retry_after(exc) if exc is not None else None
-        return backoff_s(attempt, asked, cap_s=60.0, max_wait_s=MAX_WAIT_S)
+        return backoff_s(attempt, asked, cap_s=60.0, max_wait_s=MAX_WAIT_S, rng=self._rng)
 
     def _text(self, response: Any) -> str:
         candidates = getattr(response, "candidates", None) or []

@@ -38,7 +38,7 @@ import requests
 from vsync_models.errors import ConfigError, MediaError, ModelError, ModelRequestError, ModelUnavailable
 from vsync_models.media import MediaPreparer, content_hash
 from vsync_models.models.base import ModelOutput
-from vsync_models.models.retry import backoff_s, parse_retry_after
+from vsync_models.models.retry import RetryPolicy, Transient, call_with_retries, parse_retry_after
 from vsync_models.types import Item, Modality, Request
 
 __all__ = ["LAYOUT_VERSION", "AudioCanary", "OmniServerModel", "ServerLaunch", "audio_canary"]
@@ -48,8 +48,7 @@ LAYOUT_VERSION = 1
 
 PREFLIGHT_TIMEOUT_S = 10.0
 _EXCERPT_CHARS = 300
-_RETRY_STATUSES = (429, 502, 503, 504)
-_MAX_BACKOFF_S = 30.0
+_RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
 _MIME_FALLBACK = {"video": "video/mp4", "audio": "audio/mp4"}
 _MIME_BY_SUFFIX = {".m4a": "audio/mp4", ".mp4": "video/mp4", ".wav": "audio/wav", ".mov": "video/quicktime"}
 
@@ -114,6 +113,8 @@ class OmniServerModel:
         launch: ServerLaunch | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        retry: RetryPolicy | None = None,
+        rng: Callable[[], float] | None = None,
     ) -> None:
         if audio_mode not in ("in_video", "separate"):
             raise ConfigError(
@@ -145,6 +146,8 @@ class OmniServerModel:
         self.launch = launch
         self._session = session or requests.Session()
         self._sleep = sleep
+        self.retry = retry or RetryPolicy(max_retries=max_retries)
+        self._rng = rng
         self._info_lock = threading.Lock()
         self._info: _ServerInfo | None = None
         self._fingerprint_without_server = False
@@ -285,14 +288,28 @@ class OmniServerModel:
             raise ModelUnavailable(
                 f"model {self.name!r}: {self.base_url} was unreachable when this item started"
             )
-        payload = self._post("/chat/completions", body)
+        out, retries = call_with_retries(
+            lambda: self._answer(body), self.retry, sleep=self._sleep, rng=self._rng
+        )
+        return ModelOutput(text=out.text, usage=out.usage, retries=retries)
+
+    def _answer(self, body: dict[str, Any]) -> ModelOutput:
+        payload = self._once("POST", "/chat/completions", body, self.timeout_s)
         choices = payload.get("choices") if isinstance(payload, dict) else None
         if not choices or not isinstance(choices, list):
-            raise ModelRequestError(f"model {self.name!r}: empty response from {self.base_url} (no choices)")
+            raise Transient(
+                ModelRequestError(
+                    f"model {self.name!r}: empty response from {self.base_url} (no choices)", kind="empty"
+                )
+            )
         message = choices[0].get("message") if isinstance(choices[0], dict) else None
         text = message.get("content") if isinstance(message, dict) else None
         if not isinstance(text, str):
-            raise ModelRequestError(f"model {self.name!r}: empty response from {self.base_url} (no content)")
+            raise Transient(
+                ModelRequestError(
+                    f"model {self.name!r}: empty response from {self.base_url} (no content)", kind="empty"
+                )
+            )
         return ModelOutput(text=text, usage=_usage(payload.get("usage")))
 
     def _server_info(self, refresh: bool = False) -> _ServerInfo:
@@ -330,42 +347,47 @@ class OmniServerModel:
     def _get(self, path: str) -> Any:
         return self._request("GET", path, None, PREFLIGHT_TIMEOUT_S)
 
-    def _post(self, path: str, body: dict[str, Any]) -> Any:
-        return self._request("POST", path, body, self.timeout_s)
-
     def _request(self, method: str, path: str, body: dict[str, Any] | None, timeout: float) -> Any:
+        payload, _ = call_with_retries(
+            lambda: self._once(method, path, body, timeout), self.retry, sleep=self._sleep, rng=self._rng
+        )
+        return payload
+
+    def _once(self, method: str, path: str, body: dict[str, Any] | None, timeout: float) -> Any:
+        """One HTTP exchange; what may pass (429, 5xx, reset, timeout, a broken body) is :class:`Transient`."""
         url = f"{self.base_url}{path}"
-        attempt = 0
-        while True:
-            try:
-                response = self._session.request(method, url, json=body, timeout=timeout)
-            except requests.Timeout:
-                raise ModelUnavailable(
-                    f"model {self.name!r}: no answer from {self.base_url} within {timeout:g}s"
-                ) from None
-            except requests.RequestException as exc:
-                if attempt < self.max_retries:
-                    self._sleep(_backoff(attempt, None))
-                    attempt += 1
-                    continue
-                raise ModelUnavailable(
-                    f"model {self.name!r}: cannot reach {self.base_url} ({_reason(exc)})"
-                ) from None
-            if response.status_code in _RETRY_STATUSES and attempt < self.max_retries:
-                self._sleep(_backoff(attempt, response.headers.get("Retry-After")))
-                attempt += 1
-                continue
-            if response.status_code != 200:
-                raise ModelRequestError(
-                    f"model {self.name!r}: {self.base_url} answered HTTP {response.status_code}: "
-                    f"{_error_message(response)}"
+        try:
+            response = self._session.request(method, url, json=body, timeout=timeout)
+        except requests.Timeout:
+            raise Transient(
+                ModelUnavailable(
+                    f"model {self.name!r}: no answer from {self.base_url} within {timeout:g}s", kind="timeout"
                 )
-            try:
-                return response.json()
-            except ValueError:
-                raise ModelRequestError(
-                    f"model {self.name!r}: malformed answer from {self.base_url}: {_excerpt(response.text)}"
-                ) from None
+            ) from None
+        except requests.RequestException as exc:
+            raise Transient(
+                ModelUnavailable(
+                    f"model {self.name!r}: cannot reach {self.base_url} ({_reason(exc)})", kind="connection"
+                )
+            ) from None
+        code = response.status_code
+        if code != 200:
+            error = ModelRequestError(
+                f"model {self.name!r}: {self.base_url} answered HTTP {code}: {_error_message(response)}",
+                kind=_status_kind(code),
+            )
+            if code in _RETRY_STATUSES:
+                raise Transient(error, parse_retry_after(response.headers.get("Retry-After")))
+            raise error
+        try:
+            return response.json()
+        except ValueError:
+            raise Transient(
+                ModelRequestError(
+                    f"model {self.name!r}: malformed answer from {self.base_url}: {_excerpt(response.text)}",
+                    kind="malformed",
+                )
+            ) from None
 
     def _not_running(self, reason: str) -> str:
         how = (
@@ -379,10 +401,12 @@ class OmniServerModel:
         )
 
 
-def _backoff(attempt: int, retry_after: str | None) -> float:
-    return backoff_s(
-        attempt, parse_retry_after(retry_after), cap_s=_MAX_BACKOFF_S, max_wait_s=_MAX_BACKOFF_S * 4
-    )
+def _status_kind(code: int) -> str:
+    if code == 429:
+        return "rate_limited"
+    if code in (401, 403):
+        return "auth"
+    return "server_error" if code in _RETRY_STATUSES or code >= 500 else "bad_request"
 
 
 def _reason(exc: BaseException) -> str:

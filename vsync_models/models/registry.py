@@ -16,6 +16,7 @@ from typing import Any
 from vsync_models.config import Config
 from vsync_models.errors import ConfigError
 from vsync_models.models.base import Model
+from vsync_models.models.retry import RetryPolicy
 
 __all__ = ["DEFAULT_MODEL", "build_model", "known_models"]
 
@@ -82,7 +83,16 @@ def _openai_model(name: str, model_id: str, settings: dict[str, Any], config: Co
         max_tokens=int(settings.get("max_tokens", 64)),
         frame_interval_s=float(settings.get("frame_interval_sec", runtime.frame_interval_sec)),
         max_frames=int(settings.get("num_video_frames", runtime.max_frames)),
-        max_retries=runtime.max_retries,
+        timeout_s=float(settings.get("timeout_s", 120)),
+        retry=retry_policy(config),
+    )
+
+
+def retry_policy(config: Config) -> RetryPolicy:
+    """``runtime.max_retries`` (the original's key) with our backoff keys."""
+    runtime = config.runtime
+    return RetryPolicy(
+        max_retries=runtime.max_retries, base_s=runtime.retry_base_sec, cap_s=runtime.retry_cap_sec
     )
 
 
@@ -217,7 +227,7 @@ def _served_model(name: str, settings: dict[str, Any], config: Config) -> Model:
         max_pixels=_int_or_none(settings, "video_max_pixels"),
         media_transport=str(settings.get("media_transport") or "upload"),
         timeout_s=float(settings.get("timeout_s", 600)),
-        max_retries=config.runtime.max_retries,
+        retry=retry_policy(config),
         launch=launch,
     )
 
