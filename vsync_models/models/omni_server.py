@@ -115,6 +115,7 @@ class OmniServerModel:
         sleep: Callable[[float], None] = time.sleep,
         retry: RetryPolicy | None = None,
         rng: Callable[[], float] | None = None,
+        token: str | None = None,
     ) -> None:
         if audio_mode not in ("in_video", "separate"):
             raise ConfigError(
@@ -145,6 +146,8 @@ class OmniServerModel:
         self.max_retries = max_retries
         self.launch = launch
         self._session = session or requests.Session()
+        if token:  # VSYNC_SERVER_TOKEN; kept in the session only, never in the fingerprint or repr
+            self._session.headers["Authorization"] = f"Bearer {token}"
         self._sleep = sleep
         self.retry = retry or RetryPolicy(max_retries=max_retries)
         self._rng = rng

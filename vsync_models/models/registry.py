@@ -229,6 +229,7 @@ def _served_model(name: str, settings: dict[str, Any], config: Config) -> Model:
         timeout_s=float(settings.get("timeout_s", 600)),
         retry=retry_policy(config),
         launch=launch,
+        token=(config.env.get("VSYNC_SERVER_TOKEN") or "").strip() or None,
     )
 
 
