@@ -12,7 +12,7 @@ rates (for the benchmark). What each fault does on the wire:
     ok            200 with one choice "Answer: <letter>"
     429           429 with Retry-After: 0
     500/502/503   that status with a JSON error body
-    400/401/403   that status (never worth a retry)
+    400/401/403   that status (never worth a retry); 401 echoes the key it got, as real APIs do; 401 echoes the key it got, as real APIs do
     reset         the TCP connection is reset without a byte of answer
     timeout       nothing is sent for ``hang_s`` seconds (longer than the client waits)
     truncated     a 200 whose body stops half-way (Content-Length promises more)
@@ -183,9 +183,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, _completion({"role": "assistant"}))
         elif fault.isdigit():
             headers = {"Retry-After": "0"} if fault == "429" else {}
-            self._json(
-                int(fault), {"error": {"message": f"stand-in fault {fault}", "type": "fault"}}, headers
-            )
+            message = f"stand-in fault {fault}"
+            if fault == "401":  # as real APIs do: echo the rejected key, which clients must scrub
+                message += f": incorrect API key provided: {self.headers.get('Authorization', '')[7:]}"
+            self._json(int(fault), {"error": {"message": message, "type": "fault"}}, headers)
         elif fault == "nonjson":
             self._send(200, b"<html><body>502 Bad Gateway</body></html>", "text/html")
         elif fault == "truncated":
