@@ -94,6 +94,25 @@ def _check_video_path(rel: str, video_root: Path) -> tuple[str | None, Path | No
     return None, resolved
 
 
+def _unencodable(raw: dict[str, Any], where: str) -> list[str]:
+    """Text JSON allows but UTF-8 cannot hold (a lone surrogate such as ``"\\udcff"``): refused here,
+    or it would break the cache, the results file and the reports of the whole run later."""
+    problems = []
+    for key in (*_REQUIRED, *_OPTIONAL):
+        values = raw.get(key)
+        for pos, value in enumerate(values if isinstance(values, list) else [values]):
+            if not isinstance(value, str):
+                continue
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                what = f"option {pos + 1}" if isinstance(values, list) else f"field '{key}'"
+                problems.append(
+                    f"{where}: {what} is not valid Unicode text ({exc.reason} at character {exc.start})"
+                )
+    return problems
+
+
 def _check_entry(raw: Any, where: str, video_root: Path) -> tuple[list[str], Item | None]:
     if not isinstance(raw, dict):
         return [f"{where}: item must be an object, got {type(raw).__name__}"], None
@@ -106,6 +125,9 @@ def _check_entry(raw: Any, where: str, video_root: Path) -> tuple[list[str], Ite
     for key, kinds in _OPTIONAL.items():
         if key in raw and not _is(raw[key], kinds):
             problems.append(f"{where}: field '{key}' must be {_type_name(kinds)}, got {raw[key]!r}")
+    if problems:
+        return problems, None
+    problems += _unencodable(raw, where)
     if problems:
         return problems, None
 
