@@ -346,7 +346,8 @@ def test_retry_after_as_a_date_and_retry_info_in_the_body_are_honoured(fake, env
         Response(error_json(500, "INTERNAL", "oops"), status=500, content_type="application/json"),
         answer_json("C"),
     ]
-    assert gemini(fake, env).generate(request_for(clip, Modality.AVT, env)).text == "C"
+    out = gemini(fake, env).generate(request_for(clip, Modality.AVT, env))
+    assert out.text == "C" and out.retries == 3
     date_wait, info_wait, backoff = env.sleeps
     assert 15 <= date_wait <= 21 and info_wait == 3.0 and backoff == 4.0
 
@@ -358,6 +359,7 @@ def test_persistent_server_errors_become_error_outcomes_not_answers(fake, env, c
     model = gemini(fake, env, max_retries=2)
     response = ask(model, request_for(clip, Modality.AVT, env))
     assert response.text == "" and "HTTP 500" in response.error and "after 3 attempts" in response.error
+    assert response.error_kind == "server_error" and response.retries == 2
     assert env.sleeps == [1.0, 2.0]
 
 
@@ -372,6 +374,7 @@ def test_client_errors_are_not_retried_and_the_key_is_never_shown(fake, env, cli
     with pytest.raises(ModelRequestError) as info:
         gemini(fake, env).generate(request_for(clip, Modality.AVT, env))
     assert "HTTP 400" in str(info.value) and KEY not in str(info.value) and "***" in str(info.value)
+    assert info.value.kind == "bad_request" and info.value.retries == 0
     assert env.sleeps == []
 
 

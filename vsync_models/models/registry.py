@@ -11,6 +11,7 @@ optional dependency only matters for the model that needs it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from vsync_models.config import Config
@@ -164,7 +165,8 @@ def _gemini_model(name: str, model_id: str, settings: dict[str, Any], config: Co
         thinking_budget=None if budget is None else int(budget),
         video_fps=None if fps is None else float(fps),
         inline_max_bytes=int(float(settings.get("inline_max_mb", 8)) * 1024 * 1024),
-        max_retries=config.runtime.max_retries,
+        # Gemini's 429s carry long RetryInfo delays; wait up to five minutes for them
+        retry=replace(retry_policy(config), max_wait_s=300.0),
     )
 
 
