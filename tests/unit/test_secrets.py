@@ -33,6 +33,11 @@ def test_a_sentinel_key_appears_in_no_output_of_a_run(bench, monkeypatch, warm_o
         ["*API key rejected*HTTP 401; check OPENAI_API_KEY*incorrect API key provided: [*][*][*]*"]
     )
 
+    totals = "1 retries over 1 calls; errors: 1 (auth 1)"
+    res.stdout.fnmatch_lines([f"*reliability: 6 answers (0 from cache), {totals}*"])
+    assert totals in (bench.path / "reports" / "openai_standin.html").read_text("utf-8"), (
+        "the HTML report too"
+    )
     output = res.stdout.str() + res.stderr.str()
     assert SENTINEL not in output
     files = [p for p in bench.path.rglob("*") if p.is_file() and p.suffix not in (".py", ".yaml")]
