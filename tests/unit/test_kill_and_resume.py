@@ -113,6 +113,7 @@ def test_server_sigkilled_mid_run(project, clean):
     assert project.cached_items() == sorted(answered), "every answer that arrived is stored"
     first = project.results()
     assert {r["id"] for r in first["results"] if r["outcome"] == "error"} == set(all_ids()) - set(answered)
+    assert first["errors_by_kind"] == {"connection": N_ITEMS - 5} and first["retries"] == 0
 
     again = project.standin()
     res = project.run()
