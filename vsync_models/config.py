@@ -47,6 +47,11 @@ class RuntimeConfig:
     request_delay: float = 0.0
     frame_interval_sec: float = 1.0
     max_frames: int = 8
+    retry_base_sec: float = 1.0
+    """Ours: the first backoff wait; it doubles per retry (with jitter) up to ``retry_cap_sec``."""
+    retry_cap_sec: float = 30.0
+    max_clip_mb: float | None = None
+    """Ours: clips larger than this are per-item errors (never hashed, decoded or uploaded)."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,9 @@ def _runtime(raw: Mapping[str, Any], where: str) -> RuntimeConfig:
             ("request_delay", float),
             ("frame_interval_sec", float),
             ("max_frames", int),
+            ("retry_base_sec", float),
+            ("retry_cap_sec", float),
+            ("max_clip_mb", float),
         )
     }
     return RuntimeConfig(**{k: v for k, v in kw.items() if v is not None})

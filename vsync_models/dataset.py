@@ -103,6 +103,25 @@ def _check_video_path(rel: str, video_root: Path) -> tuple[str | None, Path | No
     return None, resolved
 
 
+def _unencodable(raw: dict[str, Any], where: str) -> list[str]:
+    """Text JSON allows but UTF-8 cannot hold (a lone surrogate such as ``"\\udcff"``): refused here,
+    or it would break the cache, the results file and the reports of the whole run later."""
+    problems = []
+    for key in (*_REQUIRED, *_OPTIONAL):
+        values = raw.get(key)
+        for pos, value in enumerate(values if isinstance(values, list) else [values]):
+            if not isinstance(value, str):
+                continue
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                what = f"option {pos + 1}" if isinstance(values, list) else f"field '{key}'"
+                problems.append(
+                    f"{where}: {what} is not valid Unicode text ({exc.reason} at character {exc.start})"
+                )
+    return problems
+
+
 def _check_entry(raw: Any, where: str, video_root: Path, level: int) -> tuple[list[str], Item | None]:
     if not isinstance(raw, dict):
         return [f"{where}: item must be an object, got {type(raw).__name__}"], None
@@ -137,6 +156,9 @@ def _check_entry(raw: Any, where: str, video_root: Path, level: int) -> tuple[li
         problems.append(f"{where}: level-1 items are multiple choice, got answer_type {answer_type!r}")
     if "duration" in raw and raw["duration"] <= 0:
         problems.append(f"{where}: duration must be > 0 seconds, got {raw['duration']!r}")
+    problems += _unencodable(raw, where)
+    if problems:
+        return problems, None
 
     options = raw.get("options") or []
     letters: list[str] = []

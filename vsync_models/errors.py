@@ -12,11 +12,14 @@
 
 Errors are translated at the boundary where they enter (HTTP client, JSON parser,
 PyAV), so nothing above that boundary needs to know about vendor exception types.
+Each one carries a ``kind`` (one of :data:`ERROR_KINDS`: why it failed, for the report's
+"errors by kind") and ``retries`` (how many times the call was retried before giving up).
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "ERROR_KINDS",
     "ConfigError",
     "DatasetError",
     "MediaError",
@@ -28,8 +31,32 @@ __all__ = [
 ]
 
 
+ERROR_KINDS = {
+    "rate_limited": "HTTP 429: the endpoint asked us to slow down",
+    "server_error": "HTTP 5xx (and 408/409): the endpoint failed",
+    "connection": "connection refused or reset, the server went away",
+    "timeout": "no answer within timeout_s",
+    "malformed": "a body that is not the JSON the protocol promises (truncated, HTML, garbage)",
+    "empty": "a well-formed answer without text (no choices, no content)",
+    "auth": "HTTP 401/403: the key is missing, wrong or not allowed",
+    "bad_request": "HTTP 400 and other 4xx: the request itself is wrong; retrying cannot help",
+    "media": "the clip cannot be read or prepared (corrupt, empty, missing stream, too large)",
+    "unavailable": "the model could not be reached (other reasons)",
+    "request": "the endpoint answered with an error (other reasons)",
+}
+"""Why an item could not be answered; the report counts errors by these kinds."""
+
+
 class VsyncError(Exception):
     """Base of every error V-SYNC raises deliberately."""
+
+    kind = "error"
+
+    def __init__(self, *args: object, kind: str | None = None, retries: int = 0) -> None:
+        super().__init__(*args)
+        if kind is not None:
+            self.kind = kind
+        self.retries = retries
 
 
 class ConfigError(VsyncError):
@@ -49,6 +76,8 @@ class DatasetError(VsyncError):
 class MediaError(VsyncError):
     """A clip could not be read, hashed or prepared for a request."""
 
+    kind = "media"
+
 
 class ModalityViolation(MediaError):
     """Something asked for a stream (audio, frames) that the request's modality withholds."""
@@ -61,6 +90,8 @@ class ModelError(VsyncError):
 class ModelUnavailable(ModelError):
     """The model could not be reached (connection refused, DNS, timeout, server died)."""
 
+    kind = "unavailable"
+
 
 class ServerGone(ModelUnavailable):
     """The model server is gone (connection refused and its health check failed too).
@@ -72,3 +103,5 @@ class ServerGone(ModelUnavailable):
 
 class ModelRequestError(ModelError):
     """The model endpoint answered, but with an error (HTTP 4xx/5xx, malformed body)."""
+
+    kind = "request"

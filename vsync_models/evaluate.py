@@ -49,7 +49,7 @@ class Evaluator:
                     self.model.name, self.model.fingerprint(), request, request.media.content_hash
                 )
             except MediaError as exc:
-                return self._error(item, modality, f"{type(exc).__name__}: {exc}")
+                return self._error(item, modality, f"{type(exc).__name__}: {exc}", exc.kind)
             if self.read_cache and (hit := self.cache.get(key)) is not None:
                 return self._score(item, modality, hit, self.scoring)
         if self.request_delay_s > 0:
@@ -64,10 +64,9 @@ class Evaluator:
         return [self.evaluate(rotated, modality) for rotated in rotations(item)]
 
     @staticmethod
-    def _error(item: Item, modality: Modality, message: str) -> ItemResult:
-        return ItemResult(
-            item, modality, Outcome.ERROR, None, Response(text="", latency_s=0.0, error=message)
-        )
+    def _error(item: Item, modality: Modality, message: str, kind: str) -> ItemResult:
+        response = Response(text="", latency_s=0.0, error=message, error_kind=kind)
+        return ItemResult(item, modality, Outcome.ERROR, None, response)
 
     @staticmethod
     def _score(

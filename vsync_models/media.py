@@ -98,18 +98,34 @@ class MediaPreparer:
     file or a complete one, never a half-written mp4; the losers' identical work is just discarded.
     """
 
-    def __init__(self, cache_dir: Path) -> None:
+    def __init__(self, cache_dir: Path, max_clip_bytes: int | None = None) -> None:
         self.cache_dir = Path(cache_dir)
+        self.max_clip_bytes = max_clip_bytes
+        """``runtime.max_clip_mb``: larger clips are refused before a byte is hashed or decoded."""
         self._frames: dict[tuple[str, float, int, int, int], tuple[Frame, ...]] = {}
         self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
         # Requests carrying a MediaView may be pickled (xdist, caches): ship the location, not the
         # lock or the in-memory frames.
-        return {"cache_dir": self.cache_dir}
+        return {"cache_dir": self.cache_dir, "max_clip_bytes": self.max_clip_bytes}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["cache_dir"])  # type: ignore[misc]
+        self.__init__(state["cache_dir"], state.get("max_clip_bytes"))  # type: ignore[misc]
+
+    def check_size(self, source: Path) -> None:
+        """A clip over the configured limit is a per-item error, not minutes of decoding or an upload."""
+        if self.max_clip_bytes is None:
+            return
+        try:
+            size = os.stat(source).st_size
+        except OSError as exc:
+            raise MediaError(f"cannot read clip {source}: {exc.strerror or exc}") from None
+        if size > self.max_clip_bytes:
+            raise MediaError(
+                f"clip {source} is {size / 2**20:.1f} MiB, over the limit of "
+                f"{self.max_clip_bytes / 2**20:g} MiB (runtime.max_clip_mb)"
+            )
 
     def video_only(self, source: Path) -> Path:
         """The clip's first video stream alone, packets copied (no re-encode).
@@ -282,6 +298,7 @@ class MediaView:
     def content_hash(self) -> str:
         """sha256 of the source clip, computed on first use (cache keys, result records)."""
         if self._hash is None:
+            self._preparer.check_size(self._source)
             self._hash = content_hash(self._source)
         return self._hash
 
@@ -289,6 +306,7 @@ class MediaView:
         """A playable video file: the clip itself with audio (AVT), without any audio (VT)."""
         if not self.modality.sees_video:
             raise self._violation("video")
+        self._preparer.check_size(self._source)
         if self.modality.sees_audio:
             if not self._source.is_file():
                 raise MediaError(f"cannot read clip {self._source}: no such file")
@@ -299,6 +317,7 @@ class MediaView:
         """The clip's audio alone as an m4a (AVT, AT)."""
         if not self.modality.sees_audio:
             raise self._violation("audio")
+        self._preparer.check_size(self._source)
         return self._preparer.audio_only(self._source)
 
     def frames(
@@ -307,6 +326,7 @@ class MediaView:
         """Sampled JPEG frames (AVT, VT); see :meth:`MediaPreparer.frames`."""
         if not self.modality.sees_video:
             raise self._violation("video frames")
+        self._preparer.check_size(self._source)
         return self._preparer.frames(self._source, interval_s, max_frames, max_side, quality)
 
     def _violation(self, what: str) -> ModalityViolation:

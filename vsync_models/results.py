@@ -1,4 +1,5 @@
-"""Results files in the original format, plus our extra fields.
+"""Results files in the original format, plus our extra fields
+(``errors_by_kind`` and ``retries`` total what the infrastructure cost).
 
 One file per model × level × modality. The ``avt`` file keeps the original name
 (``results_{model}_level1.json``); ablations add the modality
@@ -19,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from vsync_models.reliability import reliability
 from vsync_models.stats import Tally
 
 __all__ = [
@@ -51,7 +53,7 @@ def write_results(
     path: Path, model: str, modality: str, records: Sequence[dict[str, Any]], now: datetime | None = None
 ) -> dict[str, Any]:
     """Write the original-format document (atomically, see :func:`write_json_atomic`)."""
-    tally = Tally()
+    tally, costs = Tally(), reliability(records)
     for rec in records:
         tally.add(rec["outcome"], bool(rec.get("cached")))
     doc: dict[str, Any] = {
@@ -64,6 +66,8 @@ def write_results(
         "wrong": tally.wrong,
         "unparseable": tally.unparseable,
         "errors": tally.error,
+        "errors_by_kind": dict(costs.errors),
+        "retries": costs.retries,
         "results": list(records),
     }
     write_json_atomic(path, doc, indent=2)

@@ -155,6 +155,10 @@ class Response:
     error: str | None = None
     """Set when the call failed for infrastructure reasons; ``text`` is then empty."""
     cached: bool = False
+    retries: int = 0
+    """How many times the call was retried (429, 5xx, reset...) before it answered or gave up."""
+    error_kind: str | None = None
+    """Why it failed, one of :data:`vsync_models.errors.ERROR_KINDS`; ``None`` when it answered."""
 
 
 @dataclass(frozen=True)
@@ -201,6 +205,8 @@ class ItemResult:
             "usage": self.response.usage,
             "cached": self.response.cached,
             "error": self.response.error,
+            "error_kind": self.response.error_kind,
+            "retries": self.response.retries,
         } | _time_fields(self)
 
 

@@ -189,6 +189,7 @@ def env(tmp_path: Path) -> SimpleNamespace:
 
 def gemini(fake: FakeGemini, env: SimpleNamespace, **kw) -> GeminiModel:
     kw.setdefault("sleep", env.sleeps.append)
+    kw.setdefault("rng", lambda: 1.0)  # the nominal backoff; jitter is tested in test_retry
     return GeminiModel("gemini_2_5_flash", "gemini-2.5-flash", KEY, base_url=fake.url, **kw)
 
 
@@ -345,7 +346,8 @@ def test_retry_after_as_a_date_and_retry_info_in_the_body_are_honoured(fake, env
         Response(error_json(500, "INTERNAL", "oops"), status=500, content_type="application/json"),
         answer_json("C"),
     ]
-    assert gemini(fake, env).generate(request_for(clip, Modality.AVT, env)).text == "C"
+    out = gemini(fake, env).generate(request_for(clip, Modality.AVT, env))
+    assert out.text == "C" and out.retries == 3
     date_wait, info_wait, backoff = env.sleeps
     assert 15 <= date_wait <= 21 and info_wait == 3.0 and backoff == 4.0
 
@@ -357,6 +359,7 @@ def test_persistent_server_errors_become_error_outcomes_not_answers(fake, env, c
     model = gemini(fake, env, max_retries=2)
     response = ask(model, request_for(clip, Modality.AVT, env))
     assert response.text == "" and "HTTP 500" in response.error and "after 3 attempts" in response.error
+    assert response.error_kind == "server_error" and response.retries == 2
     assert env.sleeps == [1.0, 2.0]
 
 
@@ -371,6 +374,7 @@ def test_client_errors_are_not_retried_and_the_key_is_never_shown(fake, env, cli
     with pytest.raises(ModelRequestError) as info:
         gemini(fake, env).generate(request_for(clip, Modality.AVT, env))
     assert "HTTP 400" in str(info.value) and KEY not in str(info.value) and "***" in str(info.value)
+    assert info.value.kind == "bad_request" and info.value.retries == 0
     assert env.sleeps == []
 
 
@@ -387,6 +391,7 @@ def test_timeouts_are_retried_then_unavailable(env, clip):
             KEY,
             base_url=own.url,
             sleep=env.sleeps.append,
+            rng=lambda: 1.0,
             timeout_s=0.2,
             max_retries=1,
         )

@@ -211,7 +211,7 @@ def test_server_errors_are_model_errors_never_answers(clips, preparer):
 def test_a_server_that_is_gone_is_latched_and_never_asked_again(clips, preparer):
     sleeps: list[float] = []
     url = f"http://127.0.0.1:{free_port()}"
-    model = OmniServerModel("qwen2_5_omni", url, max_retries=2, sleep=sleeps.append)
+    model = OmniServerModel("qwen2_5_omni", url, max_retries=2, sleep=sleeps.append, rng=lambda: 1.0)
     request = make_request(clips.av, Modality.AVT, preparer)
     with pytest.raises(ServerGone, match=rf"the model server at {url} is gone \(.*/health does not answer"):
         model.generate(request)
@@ -272,7 +272,7 @@ def test_busy_server_is_retried_honouring_retry_after(httpserver, clips, prepare
         lambda _: next(answers)
     )
     sleeps: list[float] = []
-    model = OmniServerModel("qwen2_5_omni", httpserver.url_for("/v1"), sleep=sleeps.append)
+    model = OmniServerModel("qwen2_5_omni", httpserver.url_for("/v1"), sleep=sleeps.append, rng=lambda: 1.0)
     out = model.generate(make_request(clips.av, Modality.VT, preparer))
     assert out.text == "B" and out.usage == {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}
     assert sleeps == [7.0, 2.0]

@@ -24,6 +24,8 @@ class ModelOutput:
 
     text: str
     usage: dict[str, int] | None = None
+    retries: int = 0
+    """Retries it took (see :func:`vsync_models.models.retry.call_with_retries`)."""
 
 
 @runtime_checkable
@@ -60,5 +62,11 @@ def ask(model: Model, request: Request, clock: Any = time.perf_counter) -> Respo
     try:
         out = model.generate(request)
     except (ModelError, MediaError) as exc:
-        return Response(text="", latency_s=clock() - start, error=f"{type(exc).__name__}: {exc}")
-    return Response(text=out.text, latency_s=clock() - start, usage=out.usage)
+        return Response(
+            text="",
+            latency_s=clock() - start,
+            error=f"{type(exc).__name__}: {exc}",
+            retries=exc.retries,
+            error_kind=exc.kind,
+        )
+    return Response(text=out.text, latency_s=clock() - start, usage=out.usage, retries=out.retries)

@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 from vsync_models.errors import ConfigError, MediaError, ModelError, ModelRequestError, ModelUnavailable
 from vsync_models.media import audio_wav_bytes
 from vsync_models.models.base import ModelOutput
-from vsync_models.models.retry import backoff_s, parse_retry_after
+from vsync_models.models.retry import RetryPolicy, Transient, call_with_retries, parse_retry_after
 from vsync_models.types import Request
 
 __all__ = ["GEMINI_KEY_ENVS", "GeminiModel", "resolve_gemini_settings"]
@@ -94,6 +94,8 @@ class GeminiModel:
         active_timeout_s: float = 600.0,
         poll_interval_s: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] | None = None,
+        retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name
@@ -111,6 +113,9 @@ class GeminiModel:
         self.active_timeout_s = active_timeout_s
         self.poll_interval_s = poll_interval_s
         self._sleep = sleep
+        self._rng = rng
+        self.retry = retry or RetryPolicy(max_retries=max_retries, cap_s=60.0, max_wait_s=MAX_WAIT_S)
+        self._local = threading.local()
         self._clock = clock
         key = api_key or None
         self._key_source = (lambda: key) if key else None
@@ -163,6 +168,7 @@ class GeminiModel:
             ) from None
 
     def generate(self, request: Request) -> ModelOutput:
+        self._local.retries = 0
         types = _genai_types()
         parts: list[Any] = []
         modality = request.modality
@@ -190,7 +196,7 @@ class GeminiModel:
                 model=self.model_name, contents=contents, config=types.GenerateContentConfig(**config)
             ),
         )
-        return ModelOutput(text=self._text(response), usage=_usage(response))
+        return ModelOutput(text=self._text(response), usage=_usage(response), retries=self._local.retries)
 
     # -- media ----------------------------------------------------------------------------
 
@@ -279,49 +285,49 @@ class GeminiModel:
     # -- calls and errors -----------------------------------------------------------------
 
     def _call(self, what: str, fn: Callable[[], _T], *, expect: tuple[int, ...] = ()) -> _T:
-        """Run one SDK call with our retry policy; translate everything it raises.
+        """Run one SDK call with the shared retry policy; translate everything it raises.
 
-        An HTTP status in ``expect`` is raised as :class:`_Status` for the caller to handle.
+        An HTTP status in ``expect`` is raised as :class:`_Status` for the caller to handle. The
+        retries are added to this thread's count, which :meth:`generate` reports.
         """
-        errors = _genai_errors()
-        attempt = 0
-        while True:
-            try:
-                return fn()
-            except errors.APIError as exc:
-                code = getattr(exc, "code", None)
-                if code in expect:
-                    raise _Status(code) from None
-                if code in RETRY_STATUSES and attempt < self.max_retries:
-                    self._sleep(self._delay(attempt, exc))
-                    attempt += 1
-                    continue
-                raise ModelRequestError(
-                    f"model {self.name!r}: {self._where()} answered HTTP {code} to {what}"
-                    f"{' after ' + str(attempt + 1) + ' attempts' if attempt else ''}: {self._reason(exc)}"
-                ) from None
-            except ModelError:
-                raise
-            except Exception as exc:
-                kind = _transport_kind(exc)
-                if kind is None:
-                    raise
-                if attempt < self.max_retries:
-                    self._sleep(self._delay(attempt, None))
-                    attempt += 1
-                    continue
-                if kind == "timeout":
-                    raise ModelUnavailable(
-                        f"model {self.name!r}: no answer from {self._where()} to {what} within {self.timeout_s:g}s "
-                        f"({attempt + 1} attempts)"
-                    ) from None
-                raise ModelUnavailable(
-                    f"model {self.name!r}: cannot reach {self._where()} ({self._reason(exc)})"
-                ) from None
+        value, retries = call_with_retries(
+            lambda: self._once(what, fn, expect), self.retry, sleep=self._sleep, rng=self._rng
+        )
+        self._local.retries = getattr(self._local, "retries", 0) + retries
+        return value
 
-    def _delay(self, attempt: int, exc: Any) -> float:
-        asked = _retry_after(exc) if exc is not None else None
-        return backoff_s(attempt, asked, cap_s=60.0, max_wait_s=MAX_WAIT_S)
+    def _once(self, what: str, fn: Callable[[], _T], expect: tuple[int, ...]) -> _T:
+        errors = _genai_errors()
+        try:
+            return fn()
+        except errors.APIError as exc:
+            code = getattr(exc, "code", None)
+            if code in expect:
+                raise _Status(code) from None
+            error = ModelRequestError(
+                f"model {self.name!r}: {self._where()} answered HTTP {code} to {what}: {self._reason(exc)}",
+                kind=_status_kind(code),
+            )
+            if code in RETRY_STATUSES:
+                raise Transient(error, _retry_after(exc)) from None
+            raise error from None
+        except ModelError:
+            raise
+        except Exception as exc:
+            kind = _transport_kind(exc)
+            if kind is None:
+                raise
+            if kind == "timeout":
+                error = ModelUnavailable(
+                    f"model {self.name!r}: no answer from {self._where()} to {what} within {self.timeout_s:g}s",
+                    kind="timeout",
+                )
+            else:
+                error = ModelUnavailable(
+                    f"model {self.name!r}: cannot reach {self._where()} ({self._reason(exc)})",
+                    kind="connection",
+                )
+            raise Transient(error) from None
 
     def _text(self, response: Any) -> str:
         candidates = getattr(response, "candidates", None) or []
@@ -330,7 +336,8 @@ class GeminiModel:
             reason = getattr(feedback, "block_reason", None)
             raise ModelRequestError(
                 f"model {self.name!r}: Gemini returned no answer"
-                + (f" (prompt blocked: {getattr(reason, 'value', reason)})" if reason else "")
+                + (f" (prompt blocked: {getattr(reason, 'value', reason)})" if reason else ""),
+                kind="empty",
             )
         content = getattr(candidates[0], "content", None)
         texts = [
@@ -347,7 +354,9 @@ class GeminiModel:
                 f"model {self.name!r}: no text within max_output_tokens={self._output_budget()} "
                 "(thinking used it up: raise max_tokens or set thinking_budget)"
             )
-        raise ModelRequestError(f"model {self.name!r}: Gemini returned no text (finish reason {finish})")
+        raise ModelRequestError(
+            f"model {self.name!r}: Gemini returned no text (finish reason {finish})", kind="empty"
+        )
 
     def _output_budget(self) -> int:
         """Gemini 2.5 counts thinking tokens against max_output_tokens; leave the answer its own room."""
@@ -414,6 +423,14 @@ def _genai_errors() -> Any:
 def _state(file: Any) -> str | None:
     state = getattr(file, "state", None)
     return getattr(state, "value", state)
+
+
+def _status_kind(code: int | None) -> str:
+    if code == 429:
+        return "rate_limited"
+    if code in (401, 403):
+        return "auth"
+    return "server_error" if code in RETRY_STATUSES or (code or 0) >= 500 else "bad_request"
 
 
 def _transport_kind(exc: BaseException) -> str | None:

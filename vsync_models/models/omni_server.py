@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import requests
@@ -52,7 +52,7 @@ from vsync_models.errors import (
 )
 from vsync_models.media import MediaPreparer, audio_wav_bytes, content_hash
 from vsync_models.models.base import ModelOutput
-from vsync_models.models.retry import backoff_s, parse_retry_after
+from vsync_models.models.retry import RetryPolicy, Transient, call_with_retries, parse_retry_after
 from vsync_models.serve.launch import DEFAULT_STARTUP_TIMEOUT_S
 from vsync_models.serve.vllm_engine import VllmSettings, vllm_command
 from vsync_models.types import Item, Modality, Request
@@ -71,8 +71,8 @@ LAYOUT_VERSION = 1
 
 PREFLIGHT_TIMEOUT_S = 10.0
 _EXCERPT_CHARS = 300
-_RETRY_STATUSES = (429, 502, 503, 504)
-_MAX_BACKOFF_S = 30.0
+_RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
+_T = TypeVar("_T")
 _MIME_FALLBACK = {"video": "video/mp4", "audio": "audio/mp4"}
 _MIME_BY_SUFFIX = {".m4a": "audio/mp4", ".mp4": "video/mp4", ".wav": "audio/wav", ".mov": "video/quicktime"}
 
@@ -149,6 +149,9 @@ class OmniServerModel:
         launch: ServerLaunch | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        retry: RetryPolicy | None = None,
+        rng: Callable[[], float] | None = None,
+        token: str | None = None,
     ) -> None:
         if audio_mode not in ("in_video", "separate"):
             raise ConfigError(
@@ -185,7 +188,11 @@ class OmniServerModel:
         self.max_retries = max_retries
         self.launch = launch
         self._session = session or requests.Session()
+        if token:  # VSYNC_SERVER_TOKEN; kept in the session only, never in the fingerprint or repr
+            self._session.headers["Authorization"] = f"Bearer {token}"
         self._sleep = sleep
+        self.retry = retry or RetryPolicy(max_retries=max_retries)
+        self._rng = rng
         self._info_lock = threading.Lock()
         self._info: _ServerInfo | None = None
         self._fingerprint_without_server = False
@@ -353,14 +360,26 @@ class OmniServerModel:
             raise ModelUnavailable(
                 f"model {self.name!r}: {self.base_url} was unreachable when this item started"
             )
-        payload = self._post("/chat/completions", body)
+        out, retries = self._with_retries(lambda: self._answer(body))
+        return ModelOutput(text=out.text, usage=out.usage, retries=retries)
+
+    def _answer(self, body: dict[str, Any]) -> ModelOutput:
+        payload = self._once("POST", "/chat/completions", body, self.timeout_s)
         choices = payload.get("choices") if isinstance(payload, dict) else None
         if not choices or not isinstance(choices, list):
-            raise ModelRequestError(f"model {self.name!r}: empty response from {self.base_url} (no choices)")
+            raise Transient(
+                ModelRequestError(
+                    f"model {self.name!r}: empty response from {self.base_url} (no choices)", kind="empty"
+                )
+            )
         message = choices[0].get("message") if isinstance(choices[0], dict) else None
         text = message.get("content") if isinstance(message, dict) else None
         if not isinstance(text, str):
-            raise ModelRequestError(f"model {self.name!r}: empty response from {self.base_url} (no content)")
+            raise Transient(
+                ModelRequestError(
+                    f"model {self.name!r}: empty response from {self.base_url} (no content)", kind="empty"
+                )
+            )
         return ModelOutput(text=text, usage=_usage(payload.get("usage")))
 
     def _server_info(self, refresh: bool = False) -> _ServerInfo:
@@ -398,51 +417,62 @@ class OmniServerModel:
     def _get(self, path: str) -> Any:
         return self._request("GET", path, None, PREFLIGHT_TIMEOUT_S)
 
-    def _post(self, path: str, body: dict[str, Any]) -> Any:
-        return self._request("POST", path, body, self.timeout_s)
-
     def _request(self, method: str, path: str, body: dict[str, Any] | None, timeout: float) -> Any:
+        payload, _ = self._with_retries(lambda: self._once(method, path, body, timeout))
+        return payload
+
+    def _with_retries(self, attempt: Callable[[], _T]) -> tuple[_T, int]:
+        """The shared retry loop, plus the latch for a dead server: when the connection still fails
+        after every retry and ``/health`` does not answer either, the server is gone, and every
+        later call says so at once instead of retrying again."""
         if self.gone is not None:
             raise ServerGone(self.gone)
+        try:
+            return call_with_retries(attempt, self.retry, sleep=self._sleep, rng=self._rng)
+        except ModelUnavailable as exc:
+            if exc.kind != "connection" or self._answers_health():
+                raise
+            self.gone = (
+                f"model {self.name!r}: the model server at {self.root_url} is gone ({getattr(exc, 'reason', 'no connection')}; "
+                "/health does not answer either)"
+            )
+            raise ServerGone(self.gone, kind="connection", retries=exc.retries) from None
+
+    def _once(self, method: str, path: str, body: dict[str, Any] | None, timeout: float) -> Any:
+        """One HTTP exchange; what may pass (429, 5xx, reset, timeout, a broken body) is :class:`Transient`."""
         url = f"{self.base_url}{path}"
-        attempt = 0
-        while True:
-            try:
-                response = self._session.request(method, url, json=body, timeout=timeout)
-            except requests.Timeout:
-                raise ModelUnavailable(
-                    f"model {self.name!r}: no answer from {self.base_url} within {timeout:g}s"
-                ) from None
-            except requests.RequestException as exc:
-                if attempt < self.max_retries:
-                    self._sleep(_backoff(attempt, None))
-                    attempt += 1
-                    continue
-                reason = _reason(exc)
-                if not self._answers_health():
-                    self.gone = (
-                        f"model {self.name!r}: the model server at {self.root_url} is gone ({reason}; "
-                        "/health does not answer either)"
-                    )
-                    raise ServerGone(self.gone) from None
-                raise ModelUnavailable(
-                    f"model {self.name!r}: cannot reach {self.base_url} ({reason})"
-                ) from None
-            if response.status_code in _RETRY_STATUSES and attempt < self.max_retries:
-                self._sleep(_backoff(attempt, response.headers.get("Retry-After")))
-                attempt += 1
-                continue
-            if response.status_code != 200:
-                raise ModelRequestError(
-                    f"model {self.name!r}: {self.base_url} answered HTTP {response.status_code}: "
-                    f"{_error_message(response)}"
+        try:
+            response = self._session.request(method, url, json=body, timeout=timeout)
+        except requests.Timeout:
+            raise Transient(
+                ModelUnavailable(
+                    f"model {self.name!r}: no answer from {self.base_url} within {timeout:g}s", kind="timeout"
                 )
-            try:
-                return response.json()
-            except ValueError:
-                raise ModelRequestError(
-                    f"model {self.name!r}: malformed answer from {self.base_url}: {_excerpt(response.text)}"
-                ) from None
+            ) from None
+        except requests.RequestException as exc:
+            error = ModelUnavailable(
+                f"model {self.name!r}: cannot reach {self.base_url} ({_reason(exc)})", kind="connection"
+            )
+            error.reason = _reason(exc)  # type: ignore[attr-defined]  # for the ServerGone message
+            raise Transient(error) from None
+        code = response.status_code
+        if code != 200:
+            error = ModelRequestError(
+                f"model {self.name!r}: {self.base_url} answered HTTP {code}: {_error_message(response)}",
+                kind=_status_kind(code),
+            )
+            if code in _RETRY_STATUSES:
+                raise Transient(error, parse_retry_after(response.headers.get("Retry-After")))
+            raise error
+        try:
+            return response.json()
+        except ValueError:
+            raise Transient(
+                ModelRequestError(
+                    f"model {self.name!r}: malformed answer from {self.base_url}: {_excerpt(response.text)}",
+                    kind="malformed",
+                )
+            ) from None
 
     def _answers_health(self) -> bool:
         """Whether anything still answers at the server's root (any HTTP status counts as alive)."""
@@ -464,10 +494,12 @@ class OmniServerModel:
         )
 
 
-def _backoff(attempt: int, retry_after: str | None) -> float:
-    return backoff_s(
-        attempt, parse_retry_after(retry_after), cap_s=_MAX_BACKOFF_S, max_wait_s=_MAX_BACKOFF_S * 4
-    )
+def _status_kind(code: int) -> str:
+    if code == 429:
+        return "rate_limited"
+    if code in (401, 403):
+        return "auth"
+    return "server_error" if code in _RETRY_STATUSES or code >= 500 else "bad_request"
 
 
 def _reason(exc: BaseException) -> str:

@@ -7,12 +7,16 @@ happen and an unlabelled frame sequence hides exactly that.
 
 Vendor exceptions stop here: everything the ``openai`` SDK raises is translated into
 :mod:`vsync_models.errors` types, and the API key is scrubbed from every message we build.
+Retries are ours, not the SDK's (:func:`~vsync_models.models.retry.call_with_retries`), so they
+are counted, jittered, and also cover what the SDK would pass through: a truncated or non-JSON
+body, no choices, no content. 400/401/403 are never retried.
 """
 
 from __future__ import annotations
 
 import base64
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -20,6 +24,7 @@ import openai
 
 from vsync_models.errors import ConfigError, ModelRequestError, ModelUnavailable
 from vsync_models.models.base import ModelOutput
+from vsync_models.models.retry import RetryPolicy, Transient, call_with_retries, parse_retry_after
 from vsync_models.types import Request
 
 __all__ = ["DEFAULT_OPENAI_BASE_URL", "OpenAICompatModel", "resolve_openai_settings"]
@@ -81,6 +86,9 @@ class OpenAICompatModel:
         max_retries: int = 5,
         api_key_env: str = "OPENAI_API_KEY",
         http_client: object | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] | None = None,
     ) -> None:
         self.name = name
         self.model_name = model_name
@@ -93,6 +101,9 @@ class OpenAICompatModel:
         self.frame_max_side = frame_max_side
         self.timeout_s = timeout_s
         self.max_retries = max_retries
+        self.retry = retry or RetryPolicy(max_retries=max_retries)
+        self._sleep = sleep
+        self._rng = rng
         self.api_key_env = api_key_env
         # The key lives only inside the SDK client and in a closure used for redaction, so
         # vars(model), repr(model) and the fingerprint cannot leak it by accident.
@@ -162,34 +173,76 @@ class OpenAICompatModel:
         }
         if self.top_p is not None:
             kwargs["top_p"] = self.top_p
+        out, retries = call_with_retries(
+            lambda: self._attempt(client, kwargs), self.retry, sleep=self._sleep, rng=self._rng
+        )
+        return ModelOutput(text=out.text, usage=out.usage, retries=retries)
+
+    def _attempt(self, client: openai.OpenAI, kwargs: dict[str, Any]) -> ModelOutput:
+        """One call; what may pass (429, 5xx, reset, timeout, a broken or empty body) is :class:`Transient`."""
+        where = self.base_url
         try:
             completion = client.chat.completions.create(**kwargs)
         except openai.APITimeoutError:
-            raise ModelUnavailable(
-                f"model {self.name!r}: no answer from {self.base_url} within {self.timeout_s:g}s"
+            raise Transient(
+                ModelUnavailable(
+                    f"model {self.name!r}: no answer from {where} within {self.timeout_s:g}s", kind="timeout"
+                )
             ) from None
         except openai.APIConnectionError as exc:
-            raise ModelUnavailable(
-                f"model {self.name!r}: cannot reach {self.base_url} ({self._reason(exc)})"
+            raise Transient(
+                ModelUnavailable(
+                    f"model {self.name!r}: cannot reach {where} ({self._reason(exc)})", kind="connection"
+                )
             ) from None
         except openai.APIStatusError as exc:
-            raise ModelRequestError(
-                f"model {self.name!r}: {self.base_url} answered HTTP {exc.status_code}: "
-                f"{self._excerpt(exc.response.text)}"
-            ) from None
-        except openai.OpenAIError as exc:
-            raise ModelRequestError(
-                f"model {self.name!r}: malformed answer from {self.base_url}: {self._reason(exc)}"
-            ) from None
-
+            raise self._status_error(exc) from None
+        except (openai.OpenAIError, ValueError) as exc:  # a JSON body that does not parse
+            raise Transient(self._malformed(self._reason(exc))) from None
+        if isinstance(completion, str):  # the SDK hands back non-JSON bodies as text
+            raise Transient(self._malformed(self._excerpt(completion)))
         choices = getattr(completion, "choices", None)
         if not choices:
-            raise ModelRequestError(f"model {self.name!r}: empty response from {self.base_url} (no choices)")
+            raise Transient(
+                ModelRequestError(
+                    f"model {self.name!r}: empty response from {where} (no choices)", kind="empty"
+                )
+            )
         message = getattr(choices[0], "message", None)
         text = getattr(message, "content", None)
         if text is None:
-            raise ModelRequestError(f"model {self.name!r}: empty response from {self.base_url} (no content)")
+            raise Transient(
+                ModelRequestError(
+                    f"model {self.name!r}: empty response from {where} (no content)", kind="empty"
+                )
+            )
         return ModelOutput(text=text, usage=_usage(completion))
+
+    def _status_error(self, exc: openai.APIStatusError) -> Exception:
+        """429/408/409/5xx may pass (:class:`Transient`); 401/403 and other 4xx will not, so they say why."""
+        code = exc.status_code
+        body = self._excerpt(exc.response.text)
+        if code in (401, 403):
+            return ModelRequestError(
+                f"model {self.name!r}: API key rejected by {self.base_url} (HTTP {code}; check "
+                f"{self.api_key_env}): {body}",
+                kind="auth",
+            )
+        if code == 429 or code in (408, 409) or code >= 500:
+            error = ModelRequestError(
+                f"model {self.name!r}: {self.base_url} answered HTTP {code}: {body}",
+                kind="rate_limited" if code == 429 else "server_error",
+            )
+            return Transient(error, _retry_after(exc.response.headers))
+        return ModelRequestError(
+            f"model {self.name!r}: bad request: {self.base_url} answered HTTP {code}: {body}",
+            kind="bad_request",
+        )
+
+    def _malformed(self, detail: str) -> ModelRequestError:
+        return ModelRequestError(
+            f"model {self.name!r}: malformed answer from {self.base_url}: {detail}", kind="malformed"
+        )
 
     # -- message layout -------------------------------------------------------------------
 
@@ -235,7 +288,7 @@ class OpenAICompatModel:
                     base_url=self.base_url,
                     api_key=self._key_source(),
                     timeout=self.timeout_s,
-                    max_retries=self.max_retries,
+                    max_retries=0,  # retries are ours (call_with_retries): counted, jittered, all kinds
                     http_client=self._http_client,  # type: ignore[arg-type]
                 )
             return self._client
@@ -262,6 +315,17 @@ def _make_redactor(key: str | None) -> Callable[[str], str]:
         return text.replace(key, "***") if key else text
 
     return redact
+
+
+def _retry_after(headers: Any) -> float | None:
+    """``Retry-After`` (seconds or date), or the ``retry-after-ms`` OpenAI's own servers send."""
+    millis = headers.get("retry-after-ms")
+    try:
+        if millis is not None:
+            return max(float(millis) / 1000.0, 0.0)
+    except ValueError:
+        pass
+    return parse_retry_after(headers.get("retry-after"))
 
 
 def _usage(completion: Any) -> dict[str, int] | None:

@@ -11,11 +11,13 @@ optional dependency only matters for the model that needs it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from vsync_models.config import Config
 from vsync_models.errors import ConfigError
 from vsync_models.models.base import Model
+from vsync_models.models.retry import RetryPolicy
 
 __all__ = ["DEFAULT_MODEL", "build_model", "known_models"]
 
@@ -91,7 +93,16 @@ def _openai_model(name: str, model_id: str, settings: dict[str, Any], config: Co
         max_tokens=int(settings.get("max_tokens", 64)),
         frame_interval_s=float(settings.get("frame_interval_sec", runtime.frame_interval_sec)),
         max_frames=int(settings.get("num_video_frames", runtime.max_frames)),
-        max_retries=runtime.max_retries,
+        timeout_s=float(settings.get("timeout_s", 120)),
+        retry=retry_policy(config),
+    )
+
+
+def retry_policy(config: Config) -> RetryPolicy:
+    """``runtime.max_retries`` (the original's key) with our backoff keys."""
+    runtime = config.runtime
+    return RetryPolicy(
+        max_retries=runtime.max_retries, base_s=runtime.retry_base_sec, cap_s=runtime.retry_cap_sec
     )
 
 
@@ -180,7 +191,8 @@ def _gemini_model(name: str, model_id: str, settings: dict[str, Any], config: Co
         thinking_budget=None if budget is None else int(budget),
         video_fps=None if fps is None else float(fps),
         inline_max_bytes=int(float(settings.get("inline_max_mb", 8)) * 1024 * 1024),
-        max_retries=config.runtime.max_retries,
+        # Gemini's 429s carry long RetryInfo delays; wait up to five minutes for them
+        retry=replace(retry_policy(config), max_wait_s=300.0),
     )
 
 
@@ -253,8 +265,9 @@ def _served_model(name: str, settings: dict[str, Any], config: Config) -> Model:
         audio_format=str(settings.get("audio_format") or ("wav" if vllm else "original")),
         engine=engine,
         timeout_s=float(settings.get("timeout_s", 600)),
-        max_retries=config.runtime.max_retries,
+        retry=retry_policy(config),
         launch=launch,
+        token=(config.env.get("VSYNC_SERVER_TOKEN") or "").strip() or None,
     )
 
 

@@ -1,16 +1,31 @@
-"""How long to wait before retrying a model call: one policy for the adapters that retry themselves.
+"""When and how long to retry a model call: one policy and one loop for every adapter.
 
 The server's own wish (``Retry-After``, in seconds or as an HTTP date) wins, up to a ceiling;
-otherwise the wait doubles per attempt up to a cap. Each adapter keeps the decision of *what*
-is retryable (it knows its vendor's errors); only the arithmetic lives here, once.
+otherwise the wait doubles per attempt up to a cap, with jitter: many xdist workers hit by the same
+outage must not come back in lock-step and knock the endpoint over again. Each adapter keeps the
+decision of *what* is retryable (it knows its vendor's errors) and says so by raising
+:class:`Transient`; the arithmetic and the loop live here, once. The randomness and the sleep are
+injectable, so tests check the waits without waiting.
 """
 
 from __future__ import annotations
 
 import email.utils
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TypeVar
 
-__all__ = ["backoff_s", "parse_retry_after"]
+from vsync_models.errors import ModelError
+
+__all__ = ["RetryPolicy", "Transient", "backoff_s", "call_with_retries", "parse_retry_after"]
+
+_T = TypeVar("_T")
+
+Rng = Callable[[], float]
+"""A source of uniform numbers in [0, 1), like ``random.random``."""
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -31,9 +46,89 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max((when - (now or datetime.now(timezone.utc))).total_seconds(), 0.0)
 
 
-def backoff_s(attempt: int, asked: float | None, *, cap_s: float, max_wait_s: float) -> float:
-    """The wait before retry number ``attempt + 1``: what the server asked (at most ``max_wait_s``),
-    else ``2 ** attempt`` seconds (at most ``cap_s``)."""
+def backoff_s(
+    attempt: int,
+    asked: float | None,
+    *,
+    cap_s: float,
+    max_wait_s: float,
+    base_s: float = 1.0,
+    jitter: float = 0.5,
+    rng: Rng | None = None,
+) -> float:
+    """The wait before retry number ``attempt + 1``.
+
+    What the server asked, at most ``max_wait_s``, exactly (it knows when it will be ready); else
+    ``base_s * 2 ** attempt`` capped at ``cap_s``, of which the last ``jitter`` fraction is random
+    ("equal jitter": never less than half the nominal wait, so backing off still backs off).
+    ``rng=None`` draws from :func:`random.random`; pass ``lambda: 1.0`` for the nominal wait.
+    """
     if asked is not None:
         return min(max(asked, 0.0), max_wait_s)
-    return min(2.0**attempt, cap_s)
+    nominal = min(base_s * 2.0**attempt, cap_s)
+    r = (rng or random.random)()
+    return nominal * (1.0 - jitter + jitter * r)
+
+
+class Transient(Exception):
+    """Raised by one attempt to say: this failure may pass, try again (it carries the error to
+    report if no retry is left, and the server's ``Retry-After`` if it sent one)."""
+
+    def __init__(self, error: ModelError, retry_after: float | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to retry (``runtime.max_retries``, ``runtime.retry_base_sec``...)."""
+
+    max_retries: int = 5
+    base_s: float = 1.0
+    cap_s: float = 30.0
+    max_wait_s: float = 120.0
+    """Ceiling on a server's ``Retry-After``: a server asking for an hour gets an error instead."""
+    jitter: float = 0.5
+
+    def wait_s(self, attempt: int, asked: float | None, rng: Rng | None = None) -> float:
+        return backoff_s(
+            attempt,
+            asked,
+            cap_s=self.cap_s,
+            max_wait_s=self.max_wait_s,
+            base_s=self.base_s,
+            jitter=self.jitter,
+            rng=rng,
+        )
+
+
+def call_with_retries(
+    attempt: Callable[[], _T],
+    policy: RetryPolicy,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: Rng | None = None,
+) -> tuple[_T, int]:
+    """Run ``attempt`` until it returns or raises something other than :class:`Transient`.
+
+    Returns the result and how many retries it took. When the retries are used up, the last
+    transient error is raised with ``retries`` set and "after N attempts" in its message, so the
+    report can say both why and how hard we tried.
+    """
+    retries = 0
+    while True:
+        try:
+            return attempt(), retries
+        except Transient as exc:
+            if retries >= policy.max_retries:
+                error = exc.error
+                if retries:
+                    error.args = (f"{error} (gave up after {retries + 1} attempts)", *error.args[1:])
+                error.retries = retries
+                raise error from None
+            sleep(policy.wait_s(retries, exc.retry_after, rng))
+            retries += 1
+        except ModelError as exc:
+            exc.retries = retries
+            raise

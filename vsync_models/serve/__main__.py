@@ -1,7 +1,8 @@
 """``python -m vsync_models.serve --backend qwen2_5_omni --model-path DIR --port N``
 
 Loads the model first, then listens: once ``/health`` answers, the model is ready. Binds
-127.0.0.1 unless ``--host`` says otherwise. ``--port 0`` takes a free port; with
+127.0.0.1 unless ``--host`` says otherwise; another address needs ``VSYNC_SERVER_TOKEN`` in the
+environment (clients then send it as ``Authorization: Bearer``) and is warned about. ``--port 0`` takes a free port; with
 ``--ready-file PATH`` the server writes ``{"url": ..., "pid": ...}`` there once it listens
 (how :mod:`vsync_models.serve.launch` learns the port). SIGTERM and Ctrl-C stop it cleanly.
 """
@@ -17,9 +18,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["build_parser", "main"]
+__all__ = ["TOKEN_ENV", "build_parser", "main"]
 
 DEFAULT_HOST = "127.0.0.1"
+TOKEN_ENV = "VSYNC_SERVER_TOKEN"
+"""The bearer token the server requires when set; required when binding a non-loopback address."""
 DEFAULT_PORT = 8000
 
 
@@ -111,9 +114,18 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     log = logging.getLogger("vsync_models.serve")
+    token = os.environ.get(TOKEN_ENV, "").strip() or None
     if not _is_loopback(args.host):
+        if token is None:
+            log.error(
+                "refusing to bind %s without a token: set %s (clients send it as a bearer token), "
+                "or bind 127.0.0.1",
+                args.host,
+                TOKEN_ENV,
+            )
+            return 2
         log.warning(
-            "binding %s: anyone who can reach this address can use the model%s",
+            "binding %s: anyone who can reach this address and holds the token can use the model%s",
             args.host,
             " and read files below the allowed local media paths" if args.allowed_local_media_path else "",
         )
@@ -152,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         max_request_bytes=int(args.max_request_mb * 1024 * 1024),
         default_max_tokens=default_max_tokens,
         allowed_local_media_paths=tuple(args.allowed_local_media_path),
+        token=token,
     )
     try:
         app = create_app(backend, settings)

@@ -7,20 +7,22 @@ Hardening, all tested: requests larger than ``max_request_bytes`` are answered 4
 app parses them (Content-Length or counted while streaming); every refusal and every failure is a
 JSON body ``{"error": {"message", "type", "param", "code"}}`` with a 4xx/5xx status, and the
 server keeps serving afterwards; uploads are written under server-chosen names and deleted after
-the request (:mod:`~vsync_models.serve.media`). Generation runs in a worker thread, one request
+the request (:mod:`~vsync_models.serve.media`); with a token set (``VSYNC_SERVER_TOKEN``, required
+when binding a non-loopback address) every route but ``/health`` needs it. Generation runs in a worker thread, one request
 at a time, so ``/health`` answers while the model is busy.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 import logging
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,7 @@ from vsync_models.serve.backend import Backend, Generation, MediaPart, Message, 
 from vsync_models.serve.media import MediaStore, probe_streams
 from vsync_models.serve.protocol import ChatRequest, MediaSource, RequestError, parse_chat_request
 
-__all__ = ["BodyLimit", "ServerSettings", "create_app"]
+__all__ = ["BearerToken", "BodyLimit", "ServerSettings", "create_app"]
 
 log = logging.getLogger("vsync_models.serve")
 
@@ -54,6 +56,8 @@ class ServerSettings:
     default_max_tokens: int = 256
     max_tokens_limit: int = 16384
     allowed_local_media_paths: tuple[Path, ...] = ()
+    token: str | None = field(default=None, repr=False)
+    """``VSYNC_SERVER_TOKEN``: when set, every route but ``/health`` needs ``Authorization: Bearer <token>``."""
 
 
 async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
@@ -127,6 +131,35 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
+class BearerToken:
+    """Pure ASGI middleware: without the right ``Authorization: Bearer`` header, a JSON 401.
+
+    ``/health`` stays open so launchers and load balancers can probe; it tells nothing but the
+    model's name. The comparison is constant-time, and the token is never logged or echoed.
+    """
+
+    OPEN_PATHS = ("/health",)
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self._expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") in self.OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope.get("headers") or []).get(b"authorization", b"")
+        if not hmac.compare_digest(given, self._expected):
+            error = RequestError(
+                401,
+                "missing or wrong bearer token: send 'Authorization: Bearer $VSYNC_SERVER_TOKEN'",
+                code="invalid_token",
+            )
+            await _send_json(send, 401, error.body())
+            return
+        await self.app(scope, receive, send)
+
+
 def _error(status: int, message: str, type_: str, code: str | None = None) -> JSONResponse:
     return JSONResponse(
         status_code=status,
@@ -150,6 +183,8 @@ def create_app(backend: Backend, settings: ServerSettings, store: MediaStore | N
         title="V-SYNC omni model server", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    if settings.token:
+        app.add_middleware(BearerToken, token=settings.token)  # added last: runs first
     app.state.media = media
 
     @app.exception_handler(RequestError)

@@ -1,0 +1,62 @@
+"""What the infrastructure cost a run: retries, and errors by kind.
+
+Accuracy says how good the model is; this says how much the endpoint fought back, so a run that
+needed 300 retries to finish, or lost 12 items to timeouts, says so in one line instead of
+hiding it in logs. Built from the item records alone (``retries``, ``error_kind``, ``cached``),
+so it works the same on the controller of an ``-n 4`` run and on a results file read later.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Reliability", "format_reliability", "reliability"]
+
+
+@dataclass(frozen=True)
+class Reliability:
+    answers: int = 0
+    """Item records (answered, or errored)."""
+    cached: int = 0
+    """Of which answered from the response cache, without a call."""
+    retries: int = 0
+    """Retries over all calls."""
+    retried: int = 0
+    """Records whose call needed at least one retry."""
+    errors: Mapping[str, int] = field(default_factory=dict)
+    """Error outcomes by kind (see :data:`vsync_models.errors.ERROR_KINDS`)."""
+
+    @property
+    def error_total(self) -> int:
+        return sum(self.errors.values())
+
+    @property
+    def eventful(self) -> bool:
+        """Whether anything went wrong at all (the summary line is shown only then)."""
+        return bool(self.retries or self.errors)
+
+
+def reliability(records: Iterable[Mapping[str, Any]]) -> Reliability:
+    answers = cached = retries = retried = 0
+    errors: Counter[str] = Counter()
+    for rec in records:
+        answers += 1
+        cached += bool(rec.get("cached"))
+        n = int(rec.get("retries") or 0)
+        retries += n
+        retried += n > 0
+        if rec.get("outcome") == "error":
+            errors[rec.get("error_kind") or "unknown"] += 1
+    return Reliability(answers, cached, retries, retried, dict(sorted(errors.items())))
+
+
+def format_reliability(r: Reliability) -> str:
+    """One line: ``reliability: 280 answers (12 from cache), 37 retries over 30 calls; errors: 3 (timeout 2, ...)``."""
+    errors = ", ".join(f"{kind} {n}" for kind, n in r.errors.items())
+    return (
+        f"reliability: {r.answers} answers ({r.cached} from cache), {r.retries} retries over "
+        f"{r.retried} calls; errors: {r.error_total}" + (f" ({errors})" if errors else "")
+    )

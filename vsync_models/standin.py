@@ -1,0 +1,366 @@
+"""A stand-in OpenAI-compatible model server that fails on purpose: fault injection on loopback.
+
+    python -m vsync_models.standin --port 0 --ready-file ready.json --log requests.jsonl \\
+        --rate 500=0.2 --rate reset=0.05 --seed 0 --kill-after 150
+
+It answers every question with a letter derived from the prompt's text alone (sha256), so a run
+that went through faults and one that did not must score exactly the same, and it logs one JSON
+line per request (the counting mechanism: which questions were asked, how often, with which
+fault). Faults come from a script (consumed in order, for exact tests) and then from seeded
+rates (for the benchmark). What each fault does on the wire:
+
+    ok            200 with one choice "Answer: <letter>"
+    429           429 with Retry-After: 0
+    500/502/503   that status with a JSON error body
+    400/401/403   that status (never worth a retry); 401 echoes the key it got, as real APIs do; 401 echoes the key it got, as real APIs do
+    reset         the TCP connection is reset without a byte of answer
+    timeout       nothing is sent for ``hang_s`` seconds (longer than the client waits)
+    truncated     a 200 whose body stops half-way (Content-Length promises more)
+    nonjson       a 200 with an HTML page instead of JSON
+    empty         a 200 with an empty ``choices`` list
+    no_content    a 200 whose message has no ``content``
+    kill          SIGKILL: the server dies with the request in flight
+
+``--kill-after N`` kills when request N+1 arrives; with ``--kill-pid-file`` it SIGKILLs the
+process whose pid is in that file instead (the pytest run under test) and then keeps serving.
+Only the standard library is used, so it runs wherever the harness does, in-process
+(:class:`StandIn`) or as its own process, whose SIGKILL is the point of some tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import random
+import re
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+__all__ = ["FAULTS", "FaultPlan", "StandIn", "StandInProcess", "answer_for", "main", "read_log", "spawn"]
+
+FAULTS = (
+    "ok",
+    "429",
+    "500",
+    "502",
+    "503",
+    "400",
+    "401",
+    "403",
+    "reset",
+    "timeout",
+    "truncated",
+    "nonjson",
+    "empty",
+    "no_content",
+    "kill",
+)
+_LETTER_LINE = re.compile(r"^([A-Z])[.)]\s", re.MULTILINE)
+
+
+def answer_for(text: str) -> str:
+    """The stand-in's answer to a prompt: one of its option letters, chosen by the text's sha256."""
+    letters = sorted(set(_LETTER_LINE.findall(text))) or ["A", "B", "C", "D"]
+    return letters[hashlib.sha256(text.encode("utf-8")).digest()[0] % len(letters)]
+
+
+@dataclass
+class FaultPlan:
+    """Which fault each request gets: first the script, in order, then draws from ``rates``."""
+
+    script: list[str] = field(default_factory=list)
+    rates: dict[str, float] = field(default_factory=dict)
+    seed: int = 0
+    kill_after: int | None = None
+    """Kill when request number ``kill_after + 1`` arrives (requests are counted from 1)."""
+    kill_pid_file: Path | None = None
+    hang_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        unknown = [f for f in [*self.script, *self.rates] if f not in FAULTS]
+        if unknown:
+            raise ValueError(f"unknown fault(s) {unknown}; known: {', '.join(FAULTS)}")
+        if sum(self.rates.values()) > 1.0:
+            raise ValueError("fault rates add up to more than 1")
+        self._rng = random.Random(self.seed)
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def next(self) -> tuple[int, str]:
+        """The request's number and its fault (thread-safe: requests arrive concurrently)."""
+        with self._lock:
+            self._count += 1
+            n = self._count
+            if self.kill_after is not None and n == self.kill_after + 1:
+                return n, "kill"
+            if n <= len(self.script):
+                return n, self.script[n - 1]
+            draw, edge = self._rng.random(), 0.0
+            for fault, rate in sorted(self.rates.items()):
+                edge += rate
+                if draw < edge:
+                    return n, fault
+            return n, "ok"
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], plan: FaultPlan, log_path: Path | None) -> None:
+        super().__init__(address, _Handler)
+        self.plan = plan
+        self.log_path = log_path
+        self.entries: list[dict[str, Any]] = []
+        self._log_lock = threading.Lock()
+
+    def record(self, entry: dict[str, Any]) -> None:
+        with self._log_lock:
+            self.entries.append(entry)
+            if self.log_path is not None:
+                with open(self.log_path, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                    fh.flush()
+                    os.fsync(fh.fileno())  # the log must survive a SIGKILL of this process
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Broken connections are what this server is for; no tracebacks."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the JSON log is the record."""
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/").endswith("/models"):
+            self._json(200, {"object": "list", "data": [{"id": "standin", "object": "model"}]})
+        elif self.path == "/health":
+            self._json(200, {"status": "ok"})
+        else:
+            self._json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        try:
+            text = _prompt_text(json.loads(raw))
+        except (ValueError, KeyError, TypeError, IndexError):
+            self._json(
+                400, {"error": {"message": "not a chat completion request", "type": "invalid_request"}}
+            )
+            return
+        n, fault = self.server.plan.next()
+        question = text.strip().splitlines()[-1] if text.strip() else ""
+        entry = {"n": n, "fault": fault, "question": question, "sha": _sha(text)}
+        self.server.record(entry)
+        if fault == "kill":
+            self._kill()
+            fault = "ok"  # only reached when another process was killed: this answer goes nowhere
+        self._respond(fault, text)
+
+    def _respond(self, fault: str, text: str) -> None:
+        if fault == "ok":
+            self._json(200, _completion({"role": "assistant", "content": f"Answer: {answer_for(text)}"}))
+        elif fault == "empty":
+            self._json(200, {**_completion(None), "choices": []})
+        elif fault == "no_content":
+            self._json(200, _completion({"role": "assistant"}))
+        elif fault.isdigit():
+            headers = {"Retry-After": "0"} if fault == "429" else {}
+            message = f"stand-in fault {fault}"
+            if fault == "401":  # as real APIs do: echo the rejected key, which clients must scrub
+                message += f": incorrect API key provided: {self.headers.get('Authorization', '')[7:]}"
+            self._json(int(fault), {"error": {"message": message, "type": "fault"}}, headers)
+        elif fault == "nonjson":
+            self._send(200, b"<html><body>502 Bad Gateway</body></html>", "text/html")
+        elif fault == "truncated":
+            body = json.dumps(_completion({"role": "assistant", "content": "Answer: A"})).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self._reset()
+        elif fault == "reset":
+            self._reset()
+        elif fault == "timeout":
+            time.sleep(self.server.plan.hang_s)
+            self._reset()
+
+    def _kill(self) -> None:
+        target = self.server.plan.kill_pid_file
+        if target is None:
+            os.kill(os.getpid(), signal.SIGKILL)
+        else:
+            os.kill(int(Path(target).read_text().strip()), signal.SIGKILL)
+
+    def _reset(self) -> None:
+        """Close with SO_LINGER 0: the client sees a connection reset, not a polite end."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+        except OSError:
+            pass
+
+    def _json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps(body).encode(), "application/json", headers)
+
+    def _send(self, status: int, data: bytes, ctype: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _prompt_text(body: dict[str, Any]) -> str:
+    content = body["messages"][-1]["content"]
+    if isinstance(content, str):
+        return content
+    return "\n".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+
+
+def _completion(message: dict[str, Any] | None) -> dict[str, Any]:
+    choice = {"index": 0, "message": message, "finish_reason": "stop"}
+    return {
+        "id": "chatcmpl-standin",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "standin",
+        "choices": [choice],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12},
+    }
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+class StandIn:
+    """The stand-in in a background thread of this process: ``with StandIn(plan) as s: s.url``."""
+
+    def __init__(self, plan: FaultPlan | None = None, log_path: Path | None = None) -> None:
+        self.plan = plan or FaultPlan()
+        self._server = _Server(("127.0.0.1", 0), self.plan, log_path)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """The OpenAI base URL (``http://127.0.0.1:PORT/v1``)."""
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    @property
+    def entries(self) -> list[dict[str, Any]]:
+        return list(self._server.entries)
+
+    def __enter__(self) -> StandIn:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    """The request log of a stand-in process (a missing file: no request arrived)."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+@dataclass
+class StandInProcess:
+    """A stand-in running as its own process (so that it can be SIGKILLed); see :func:`spawn`."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    log_path: Path
+
+    def entries(self) -> list[dict[str, Any]]:
+        return read_log(self.log_path)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=30)
+
+
+def spawn(workdir: Path, *args: str, name: str = "standin", timeout_s: float = 60.0) -> StandInProcess:
+    """Start ``python -m vsync_models.standin ARGS`` logging to ``workdir/<name>.jsonl``; wait until it listens."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    ready, log = workdir / f"{name}.ready.json", workdir / f"{name}.jsonl"
+    ready.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "vsync_models.standin", "--ready-file", str(ready), "--log", str(log), *args]
+    process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout_s
+    while not ready.is_file():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"the stand-in did not start: {' '.join(cmd)}")
+        time.sleep(0.02)
+    return StandInProcess(process, json.loads(ready.read_text(encoding="utf-8"))["url"], log)
+
+
+def _rates(pairs: Iterable[str]) -> dict[str, float]:
+    rates = {}
+    for pair in pairs:
+        fault, _, rate = pair.partition("=")
+        rates[fault] = float(rate)
+    return rates
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m vsync_models.standin", description=__doc__.split("\n")[0])
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--ready-file", type=Path, required=True, help="write {url, pid} JSON here once listening")
+    p.add_argument("--log", type=Path, default=None, help="append one JSON line per request")
+    p.add_argument("--script", default="", help="comma-separated faults for the first requests")
+    p.add_argument("--rate", action="append", default=[], metavar="FAULT=P", help="e.g. 500=0.2 (repeatable)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--kill-after", type=int, default=None)
+    p.add_argument("--kill-pid-file", type=Path, default=None)
+    p.add_argument("--hang-s", type=float, default=30.0)
+    args = p.parse_args(argv)
+    plan = FaultPlan(
+        script=[f for f in args.script.split(",") if f],
+        rates=_rates(args.rate),
+        seed=args.seed,
+        kill_after=args.kill_after,
+        kill_pid_file=args.kill_pid_file,
+        hang_s=args.hang_s,
+    )
+    server = _Server(("127.0.0.1", args.port), plan, args.log)
+    tmp = args.ready_file.with_name(args.ready_file.name + ".tmp")
+    port = server.server_address[1]
+    tmp.write_text(json.dumps({"url": f"http://127.0.0.1:{port}/v1", "pid": os.getpid()}), encoding="utf-8")
+    os.replace(tmp, args.ready_file)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
