@@ -133,6 +133,8 @@ class Request:
     asr_text: str | None
     """Transcript; ``None`` whenever the modality has no audio."""
     media: MediaView
+    repeat: int = 0
+    """``--repeat``: which asking of the same request this is; a separate cache entry when > 0."""
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,8 @@ class ItemResult:
     outcome: Outcome
     answer: Answer | None
     response: Response
+    provenance: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    """What was asked, as hashes (prompt, media) and the repeat index: kept in the run records."""
 
     def to_record(self) -> dict[str, Any]:
         """JSON-ready record: the original results fields first, ours after."""
@@ -188,4 +192,5 @@ class ItemResult:
             "usage": self.response.usage,
             "cached": self.response.cached,
             "error": self.response.error,
+            **self.provenance,
         }
