@@ -237,15 +237,12 @@ def check_gates(
                 )
             )
     covered = not any(f.status is GateStatus.LOW_COVERAGE for f in failures)
-    if regressions:
-        if covered:
-            failures.extend(GateFailure(GateStatus.REGRESSION, m) for m in regressions)
-        else:
-            notes.append(
-                "regression gate refused: coverage is below --min-coverage, so the runs are not comparable"
-            )
-    elif regressions is not None and not covered:
-        notes.append("comparison refused: coverage is below --min-coverage, so the runs are not comparable")
+    if regressions is not None and not covered:
+        notes.append(
+            "regression gate refused: coverage is below --min-coverage, so the runs are not comparable"
+        )
+    elif regressions:
+        failures.extend(GateFailure(GateStatus.REGRESSION, m) for m in regressions)
     if thresholds.fail_under is not None:
         for row in rows:
             acc = row.count.accuracy

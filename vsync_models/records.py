@@ -148,6 +148,10 @@ class ReplayModel:
         return model
 
     def _add(self, key: _Key, entry: Mapping[str, Any]) -> None:
+        """The first answer for a request wins (a record's own fields come before its repeat 0 or
+        rotation 0 copy); an answer beats an error recorded for the same request."""
+        if key in self.answers:
+            return
         if entry.get("outcome") == "error":
             self.errors.setdefault(key, str(entry.get("error") or "infrastructure error"))
         else:
