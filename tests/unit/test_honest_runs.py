@@ -223,3 +223,14 @@ def test_repeat_options_are_checked(bench):
         res = bench.runpytest("--model", "random", *args)
         assert res.ret == pytest.ExitCode.USAGE_ERROR
         res.stderr.fnmatch_lines([message])
+
+
+def test_html_report_shows_coverage_gates_repeats_and_flaky_items(bench):
+    write_dataset(bench.path / "data" / "level_1", choice_items(12, answers="ABCD"))
+    bench.runpytest_subprocess("--model", "random", "-m", "avt", "--repeat", "3", "--vsync-report")
+    text = (bench.path / "reports" / "random.html").read_text(encoding="utf-8")
+    assert "<dt>coverage level 1 avt</dt><dd>12 of 12 collected answered (100.0%)" in text
+    assert "<dt>gates</dt><dd>all hold</dd>" in text
+    assert "<dt>repeats</dt><dd>level 1 avt: 3 repeats x 12 items: accuracy " in text
+    assert "pass@3 " in text and "pass^3 " in text
+    assert "<dt>repeats</dt><dd>  flaky (answers differ between repeats): q0" in text
