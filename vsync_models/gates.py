@@ -279,8 +279,13 @@ def decide_exit_status(pytest_status: int, verdict: Verdict, strict: bool, other
     return _OK
 
 
-def format_coverage(rows: Sequence[CoverageRow]) -> list[str]:
-    """The coverage table: the denominator fixed at collection, and how each test ended."""
+def format_coverage(rows: Sequence[CoverageRow], every_task: bool = False) -> list[str]:
+    """The coverage table: the denominator fixed at collection, and how each test ended.
+
+    Per-task rows only where a task is incomplete (unless ``every_task``): the accuracy
+    table above already has them, and a complete run should read in three lines.
+    """
+    rows = [r for r in rows if every_task or r.task == ALL_TASKS or r.count.answered < r.count.collected]
     header = ["level", "modality", "task", "collected", "answered", "accuracy", "coverage"]
     header += ["errors", "unparseable", "skipped", "never ran"]
     body = []
