@@ -234,3 +234,19 @@ def test_html_report_shows_coverage_gates_repeats_and_flaky_items(bench):
     assert "<dt>repeats</dt><dd>level 1 avt: 3 repeats x 12 items: accuracy " in text
     assert "pass@3 " in text and "pass^3 " in text
     assert "<dt>repeats</dt><dd>  flaky (answers differ between repeats): q0" in text
+
+
+def test_a_worker_killed_midway_leaves_an_error_and_the_run_is_refused(bench):
+    bench.makeconftest(
+        'import os\n\npytest_plugins = ["fixtures.plugin"]\n\n\n'
+        "def pytest_runtest_setup(item):\n"
+        '    if item.nodeid.endswith("q003-avt]"):\n'
+        "        os._exit(1)  # the worker process dies mid-item\n"
+    )
+    args = ("--model", "constant", "-m", "avt", "-n", "2", *QUIET)
+    res = bench.runpytest(*args)
+    assert res.ret == GateStatus.ERROR_BUDGET  # the lost item is the infrastructure's, never a wrong answer
+    res.stdout.fnmatch_lines(["*1*avt*all*8*7*28.6%*87.5%*1*0*0*0*", "INFRA: 1 of 8 collected items*"])
+    res = bench.runpytest(*args, "--max-error-rate", "0.2")
+    assert res.ret == GateStatus.LOW_COVERAGE
+    res.stdout.fnmatch_lines(["COVERAGE: level 1 avt: 7 of 8 collected items answered (87.5%*"])
