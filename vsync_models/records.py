@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
+from vsync_models.cache import ResponseCache, cache_key
 from vsync_models.errors import MediaError, ModelError
 from vsync_models.models.base import ModelOutput
 from vsync_models.types import ItemResult, Request
@@ -121,19 +122,25 @@ class ReplayModel:
     """A :class:`~vsync_models.models.base.Model` that answers from recorded responses only.
 
     Requests are matched by level, item id, modality, options (so each CircularEval
-    rotation finds its own answer) and repeat index. An item whose recorded call failed,
-    or that was never recorded, is an infrastructure error again: rescoring never invents
-    an answer.
+    rotation finds its own answer) and repeat index; a request the records lack is looked
+    up in the response cache, when one is given. An item whose recorded call failed, or
+    that was found nowhere, is an infrastructure error again: rescoring never invents an
+    answer.
     """
 
     name: str
     recorded_fingerprint: dict[str, Any] = field(default_factory=dict)
     answers: dict[_Key, tuple[str, dict[str, int] | None]] = field(default_factory=dict)
     errors: dict[_Key, str] = field(default_factory=dict)
+    cache: ResponseCache | None = None
+    """Where a request missing from the records may still have its answer (same model and
+    fingerprint, so the same cache key); read only."""
 
     @classmethod
-    def from_records(cls, name: str, records: Iterable[Mapping[str, Any]]) -> ReplayModel:
-        model = cls(name)
+    def from_records(
+        cls, name: str, records: Iterable[Mapping[str, Any]], cache: ResponseCache | None = None
+    ) -> ReplayModel:
+        model = cls(name, cache=cache)
         for rec in records:
             if rec.get("model") not in (None, name):
                 continue
@@ -173,6 +180,11 @@ class ReplayModel:
         if key in self.answers:
             text, usage = self.answers[key]
             return ModelOutput(text=text, usage=usage)
+        if self.cache is not None:
+            media = request.media.content_hash
+            hit = self.cache.get(cache_key(self.name, self.recorded_fingerprint, request, media))
+            if hit is not None:
+                return ModelOutput(text=hit.text, usage=hit.usage)
         if key in self.errors:
             raise ModelError(f"the recorded run had no answer here: {self.errors[key]}")
         raise ModelError(

@@ -250,3 +250,23 @@ def test_a_worker_killed_midway_leaves_an_error_and_the_run_is_refused(bench):
     res = bench.runpytest(*args, "--max-error-rate", "0.2")
     assert res.ret == GateStatus.LOW_COVERAGE
     res.stdout.fnmatch_lines(["COVERAGE: level 1 avt: 7 of 8 collected items answered (87.5%*"])
+
+
+def test_rescore_finds_what_the_records_lack_in_the_cache_and_never_guesses(bench, scripted):
+    scripted.script = {f"q{i:03d}": "B" for i in range(8)}
+    bench.runpytest("--model", "openai:scripted", "-m", "at", *QUIET)
+    records_file = bench.path / "reports" / "results_openai_scripted_level1_at.records.jsonl"
+    kept = records_file.read_text(encoding="utf-8").splitlines()[:4]  # half the records lost
+    records_file.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    asked = len(scripted.server.log)
+    res = bench.runpytest("--model", "openai:scripted", "-m", "at", "--rescore", *QUIET)
+    res.assert_outcomes(passed=4, failed=4)  # the other four answered from the cache
+    records_file.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    res = bench.runpytest("--model", "openai:scripted", "-m", "at", "--rescore", "--no-cache", *QUIET)
+    res.assert_outcomes(passed=2, failed=2, errors=4)  # found nowhere: errors, not answers
+    assert res.ret == GateStatus.ERROR_BUDGET
+    errors = [
+        r["error"] for r in results(bench, "results_openai_scripted_level1_at.json")["results"] if r["error"]
+    ]
+    assert errors == [f"ModelError: no recorded response for item 'q00{i}' [at]" for i in range(4, 8)]
+    assert len(scripted.server.log) == asked
