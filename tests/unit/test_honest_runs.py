@@ -270,3 +270,9 @@ def test_rescore_finds_what_the_records_lack_in_the_cache_and_never_guesses(benc
     ]
     assert errors == [f"ModelError: no recorded response for item 'q00{i}' [at]" for i in range(4, 8)]
     assert len(scripted.server.log) == asked
+
+
+def test_collect_only_is_not_a_partial_run(bench):
+    res = bench.runpytest("--collect-only", "-q", "--model", "random")
+    assert res.ret == pytest.ExitCode.OK
+    assert "coverage" not in res.stdout.str() and "V-SYNC exit status" not in res.stdout.str()
