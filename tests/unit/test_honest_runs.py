@@ -76,6 +76,9 @@ def test_a_partial_run_shows_its_coverage_and_the_gate_refuses_it(bench):
     # Told that half a suite is enough, the same run passes.
     res = bench.runpytest("--model", "constant", "-m", "avt", "--min-coverage", "0.5", *QUIET)
     assert res.ret == pytest.ExitCode.OK
+    doc = results(bench)
+    assert (doc["accuracy"], doc["total"], doc["collected"], doc["answered"]) == (50.0, 4, 8, 4)
+    assert (doc["coverage"], doc["skipped"], doc["never_ran"], doc["errors"]) == (50.0, 4, 0, 0)
 
 
 def test_coverage_is_counted_from_what_xdist_workers_collected(bench):
