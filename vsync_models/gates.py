@@ -44,6 +44,7 @@ __all__ = [
     "check_gates",
     "count_coverage",
     "decide_exit_status",
+    "exit_line",
     "format_coverage",
     "total",
 ]
@@ -309,3 +310,28 @@ def format_coverage(rows: Sequence[CoverageRow], every_task: bool = False) -> li
     out = ["coverage: the denominator is fixed when the tests are collected", *text_table(header, body)]
     out.append("coverage = answered / collected; accuracy = correct / answered (wrong and unparseable count)")
     return out
+
+
+_PYTEST_MEANINGS = {
+    _OK: "all gates hold (coverage, error budget, --fail-under, --fail-on-regression where given); "
+    "wrong answers are failed tests, not a failed run",
+    _INTERRUPTED: "interrupted",
+    _INTERNAL_ERROR: "internal error",
+    _USAGE_ERROR: "usage error",
+    _NO_TESTS: "no tests collected",
+}
+
+
+def exit_line(status: int, strict: bool) -> str:
+    """The run's last line: its exit status and what it means."""
+    if status in {int(s) for s in GateStatus}:
+        why = GateStatus(status).meaning
+    elif status == _TESTS_FAILED:
+        why = "tests failed" + (
+            " (--strict-items: every wrong answer fails the run)"
+            if strict
+            else " that are not benchmark items"
+        )
+    else:
+        why = _PYTEST_MEANINGS.get(status, "pytest's status")
+    return f"V-SYNC exit status {status}: {why}"

@@ -11,6 +11,7 @@ from vsync_models.gates import (
     check_gates,
     count_coverage,
     decide_exit_status,
+    exit_line,
     total,
 )
 
@@ -118,3 +119,13 @@ def test_exit_status(pytest_status, failing, strict, others, expected):
 
 def test_statuses_do_not_collide_with_pytest():
     assert {int(s) for s in GateStatus}.isdisjoint({int(c) for c in pytest.ExitCode})
+
+
+def test_the_last_line_names_the_status_and_its_meaning():
+    assert exit_line(11, False) == (
+        "V-SYNC exit status 11: too little of the collected suite answered (--min-coverage)"
+    )
+    assert exit_line(0, False).startswith("V-SYNC exit status 0: all gates hold")
+    assert exit_line(1, True).endswith("(--strict-items: every wrong answer fails the run)")
+    assert exit_line(1, False).endswith("tests failed that are not benchmark items")
+    assert exit_line(2, False) == "V-SYNC exit status 2: interrupted"
