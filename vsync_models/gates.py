@@ -206,12 +206,15 @@ def check_gates(
     rows: Sequence[CoverageRow],
     thresholds: Thresholds,
     regressions: Sequence[str] | None = None,
+    baseline_coverage: float | None = None,
 ) -> Verdict:
     """Every failing gate with a message that says why.
 
     ``regressions`` are the messages of significant drops (``None`` when no regression
     gate was asked for); they are refused, with a note, when coverage is too low:
-    comparing a partial run with a complete one compares different items.
+    comparing a partial run with a complete one compares different items. A baseline
+    that was itself partial (``baseline_coverage``, a fraction, when its file says) cannot
+    be gated against either: the regression gate then fails as a coverage failure.
     """
     failures: list[GateFailure] = []
     notes: list[str] = []
@@ -237,6 +240,18 @@ def check_gates(
                     f"{c.error} errors, {c.skipped} skipped, {c.missing} never ran): the run is partial",
                 )
             )
+    if (
+        regressions is not None
+        and baseline_coverage is not None
+        and baseline_coverage < thresholds.min_coverage
+    ):
+        failures.append(
+            GateFailure(
+                GateStatus.LOW_COVERAGE,
+                f"COVERAGE: the baseline answered {_pct(baseline_coverage)} of its collected items "
+                f"(< --min-coverage {_pct(thresholds.min_coverage)}): no regression gate against a partial run",
+            )
+        )
     covered = not any(f.status is GateStatus.LOW_COVERAGE for f in failures)
     if regressions is not None and not covered:
         notes.append(

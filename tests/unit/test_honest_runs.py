@@ -55,6 +55,9 @@ def test_wrong_answers_with_all_gates_holding_exit_zero(bench):
 def test_a_partial_run_shows_its_coverage_and_the_gate_refuses_it(bench):
     bench.makeconftest(SKIP_HALF)
     base = bench.runpytest("--model", "constant", "-m", "avt", "--save-baseline", "base.json", *QUIET)
+    base.stdout.fnmatch_lines(["baseline not saved: this run is partial*"])
+    assert not (bench.path / "base.json").exists()  # a partial run never becomes a baseline
+    bench.runpytest("--model", "constant", "-m", "avt", "--save-baseline", "base.json", "--min-coverage", "0")
     res = bench.runpytest(
         "--model", "constant", "-m", "avt", "--baseline", "base.json", "--fail-on-regression", *QUIET
     )
@@ -279,3 +282,28 @@ def test_collect_only_is_not_a_partial_run(bench):
     res = bench.runpytest("--collect-only", "-q", "--model", "random")
     assert res.ret == pytest.ExitCode.OK
     assert "coverage" not in res.stdout.str() and "V-SYNC exit status" not in res.stdout.str()
+
+
+def test_a_partial_results_file_is_refused_as_a_baseline(bench):
+    bench.makeconftest(SKIP_HALF)
+    bench.runpytest("--model", "constant", "-m", "avt", *QUIET)  # results file: coverage 50 %
+    partial = bench.path / "reports" / "results_constant_level1.json"
+    (bench.path / "partial.json").write_bytes(partial.read_bytes())
+    bench.makeconftest('pytest_plugins = ["fixtures.plugin"]')
+    args = ("--model", "constant", "-m", "avt", "--baseline", "partial.json", *QUIET)
+    res = bench.runpytest(*args, "--fail-on-regression")
+    assert res.ret == GateStatus.LOW_COVERAGE
+    res.stdout.fnmatch_lines(
+        [
+            "comparison refused: the baseline answered 50.0% of its collected items (< --min-coverage 98.0%)",
+            "COVERAGE: the baseline answered 50.0% of its collected items*no regression gate against a partial run",
+        ]
+    )
+    res = bench.runpytest(*args)  # without the regression gate: shown, refused, not failed
+    assert res.ret == pytest.ExitCode.OK
+    res.stdout.fnmatch_lines(["comparison refused: the baseline answered 50.0%*"])
+    from vsync_models.__main__ import main
+
+    full = bench.path / "reports" / "results_constant_level1.json"
+    assert main(["compare", str(bench.path / "partial.json"), str(full)]) == GateStatus.LOW_COVERAGE
+    assert main(["compare", str(full), str(full)]) == 0
