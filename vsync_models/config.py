@@ -60,6 +60,15 @@ class LevelConfig:
     modality: str | None = None
     system_prompt: str | None = None
     user_prompt: str | None = None
+    answer_format: str | None = None
+    """Levels 2/3: replaces the per-answer-type default formats of the level (see prompts)."""
+    iou_threshold: float | None = None
+    """Level 2: an interval answer passes at IoU >= this (default 0.5)."""
+    tolerance_s: float | None = None
+    """Level 2: an instant answer passes within this many seconds (default 0.5)."""
+
+
+_LEVEL_FLOATS = ("iou_threshold", "tolerance_s")
 
 
 @dataclass(frozen=True)
@@ -125,7 +134,7 @@ def _levels(raw: Mapping[str, Any], where: str) -> dict[int, LevelConfig]:
     for n in (1, 2, 3):
         sec = _section(bench, f"level{n}", f"{where} benchmark")
         kw = {
-            name: _typed(sec, name, str, f"{where} benchmark.level{n}")
+            name: _typed(sec, name, float if name in _LEVEL_FLOATS else str, f"{where} benchmark.level{n}")
             for name in LevelConfig.__annotations__
         }
         levels[n] = LevelConfig(**kw)

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from vsync_models.errors import DatasetError
-from vsync_models.types import Item
+from vsync_models.types import ANSWER_TYPES, Item
 
-__all__ = ["Dataset", "load_level1", "resolve_dataset_paths"]
+__all__ = ["Dataset", "load_dataset", "load_level1", "probe_duration", "resolve_dataset_paths"]
 
 _OPTION_PREFIX = re.compile(r"^([A-Z])[.)]")
 _TASK_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -33,6 +33,14 @@ _REQUIRED: dict[str, tuple[type, ...]] = {
     "correct_answer": (str,),
 }
 _OPTIONAL: dict[str, tuple[type, ...]] = {"asr_content": (str, type(None)), "task": (str, type(None))}
+_TIMED: dict[str, tuple[type, ...]] = {
+    "answer_type": (str,),
+    "duration": (int, float),
+    "level": (int,),
+}
+"""Level-2/3 fields (also accepted in level 1, where ``answer_type`` must be ``choice``)."""
+_DURATION_SLACK_S = 0.05
+"""A truth may end this far past the stated duration (frame rounding of the last frame)."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,7 @@ class Dataset:
     items: tuple[Item, ...]
     path: Path
     video_dir: Path
+    level: int = 1
 
     def __iter__(self) -> Iterator[Item]:
         return iter(self.items)
@@ -94,24 +103,44 @@ def _check_video_path(rel: str, video_root: Path) -> tuple[str | None, Path | No
     return None, resolved
 
 
-def _check_entry(raw: Any, where: str, video_root: Path) -> tuple[list[str], Item | None]:
+def _check_entry(raw: Any, where: str, video_root: Path, level: int) -> tuple[list[str], Item | None]:
     if not isinstance(raw, dict):
         return [f"{where}: item must be an object, got {type(raw).__name__}"], None
     problems: list[str] = []
-    for key, kinds in _REQUIRED.items():
+    answer_type = raw.get("answer_type", "choice")
+    if answer_type not in ANSWER_TYPES:
+        problems.append(f"{where}: answer_type {answer_type!r} must be one of {', '.join(ANSWER_TYPES)}")
+        return problems, None
+    choice = answer_type == "choice"
+    required = dict(_REQUIRED)
+    if not choice:
+        del required["options"], required["correct_answer"]
+    for key, kinds in required.items():
         if key not in raw:
             problems.append(f"{where}: missing field '{key}'")
         elif not _is(raw[key], kinds):
             problems.append(f"{where}: field '{key}' must be {_type_name(kinds)}, got {raw[key]!r}")
-    for key, kinds in _OPTIONAL.items():
+    for key, kinds in {**_OPTIONAL, **_TIMED}.items():
         if key in raw and not _is(raw[key], kinds):
             problems.append(f"{where}: field '{key}' must be {_type_name(kinds)}, got {raw[key]!r}")
+    if not choice:
+        for key, kinds in (("options", (list,)), ("correct_answer", (str,))):
+            if key in raw and not _is(raw[key], kinds):
+                problems.append(f"{where}: field '{key}' must be {_type_name(kinds)}, got {raw[key]!r}")
+        if "answer" not in raw:
+            problems.append(f"{where}: missing field 'answer' (needed for answer_type {answer_type!r})")
     if problems:
         return problems, None
+    if raw.get("level", level) != level:
+        problems.append(f"{where}: level {raw['level']} item in a level-{level} dataset")
+    if level == 1 and not choice:
+        problems.append(f"{where}: level-1 items are multiple choice, got answer_type {answer_type!r}")
+    if "duration" in raw and raw["duration"] <= 0:
+        problems.append(f"{where}: duration must be > 0 seconds, got {raw['duration']!r}")
 
-    options = raw["options"]
+    options = raw.get("options") or []
     letters: list[str] = []
-    if len(options) < 2:
+    if choice and len(options) < 2:
         problems.append(f"{where}: needs at least 2 options, got {len(options)}")
     for pos, opt in enumerate(options):
         expected = chr(ord("A") + pos)
@@ -124,11 +153,13 @@ def _check_entry(raw: Any, where: str, video_root: Path) -> tuple[list[str], Ite
         elif not opt[2:].strip():
             problems.append(f"{where}: option {expected} has no text")
         letters.append(expected)
-    answer = raw["correct_answer"]
-    if answer not in letters:
+    answer = raw.get("correct_answer", "")
+    if choice and answer not in letters:
         problems.append(
             f"{where}: correct_answer {answer!r} is not one of the option letters {', '.join(letters)}"
         )
+    if not choice and options:
+        problems.append(f"{where}: options are only for answer_type 'choice', not {answer_type!r}")
     task = raw.get("task")
     if task is not None and not _TASK_NAME.match(task):
         problems.append(f"{where}: task {task!r} must be lower_snake_case (it becomes a pytest marker)")
@@ -138,21 +169,89 @@ def _check_entry(raw: Any, where: str, video_root: Path) -> tuple[list[str], Ite
     path_problem, video_file = _check_video_path(raw["video_path"], video_root)
     if path_problem:
         problems.append(f"{where}: {path_problem}")
+    duration = float(raw["duration"]) if "duration" in raw else None
+    truth = None
+    if not choice and video_file is not None and not problems:
+        if duration is None:
+            duration, probe_problem = probe_duration(video_file)
+            if probe_problem:
+                problems.append(f"{where}: {probe_problem}")
+        if duration is not None:
+            truth, truth_problem = _check_truth(answer_type, raw["answer"], duration)
+            if truth_problem:
+                problems.append(f"{where}: {truth_problem}")
     if problems or video_file is None:
         return problems, None
-    known = set(_REQUIRED) | set(_OPTIONAL)
+    known = set(_REQUIRED) | set(_OPTIONAL) | {"answer_type", "answer", "duration"}  # "level" stays in extra
     return [], Item(
         id=raw["id"],
         video_path=raw["video_path"],
         question=raw["question"],
         options=tuple(options),
-        correct_answer=answer,
+        correct_answer=answer if choice else _truth_text(answer_type, truth),
         video_file=video_file,
         asr_content=raw.get("asr_content") or "",
         task=task,
-        level=1,
+        level=level,
         extra={k: v for k, v in raw.items() if k not in known},
+        answer_type=answer_type,
+        answer=truth,
+        duration=duration,
     )
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
+
+
+def _check_truth(answer_type: str, value: Any, duration: float) -> tuple[Any, str | None]:
+    """The typed truth of a non-choice item, or why it is not one (times inside ``[0, duration]``)."""
+    limit = duration + _DURATION_SLACK_S
+    if answer_type == "interval":
+        if not (isinstance(value, list) and len(value) == 2 and all(_number(v) for v in value)):
+            return None, f"answer must be [start, end] in seconds, got {value!r}"
+        start, end = float(value[0]), float(value[1])
+        if not start < end:
+            return None, f"answer interval must have start < end, got [{start:g}, {end:g}]"
+        if start < 0 or end > limit:
+            return None, f"answer [{start:g}, {end:g}] is outside the clip (0-{duration:g} s)"
+        return (start, end), None
+    if answer_type == "instant":
+        if not _number(value):
+            return None, f"answer must be a time in seconds, got {value!r}"
+        if not 0 <= float(value) <= limit:
+            return None, f"answer {value:g} s is outside the clip (0-{duration:g} s)"
+        return float(value), None
+    if isinstance(value, bool):
+        return ("yes" if value else "no"), None
+    if isinstance(value, str) and value.strip().lower() in ("yes", "no"):
+        return value.strip().lower(), None
+    return None, f"answer must be 'yes' or 'no', got {value!r}"
+
+
+def _truth_text(answer_type: str, truth: Any) -> str:
+    """The truth as the results file's ``correct_answer`` text."""
+    if answer_type == "interval":
+        return f"{truth[0]:g}-{truth[1]:g} s"
+    if answer_type == "instant":
+        return f"{truth:g} s"
+    return str(truth)
+
+
+def probe_duration(path: Path) -> tuple[float | None, str | None]:
+    """The clip's length from its container header (no decoding), for datasets without ``duration``."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if container.duration is not None:
+                return container.duration / 1_000_000, None
+            stream = container.streams.video[0] if container.streams.video else container.streams[0]
+            if stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base), None
+    except (av.FFmpegError, OSError, IndexError) as exc:
+        return None, f"cannot read the duration of {path.name}: {exc}"
+    return None, f"cannot read the duration of {path.name}; add a 'duration' field"
 
 
 def _parse_json(path: Path) -> Any:
@@ -174,6 +273,15 @@ def _parse_json(path: Path) -> Any:
 
 def load_level1(path: Path, video_dir: Path | None = None) -> Dataset:
     """Load and validate a level-1 dataset; raise :class:`DatasetError` listing every problem."""
+    return load_dataset(path, video_dir, level=1)
+
+
+def load_dataset(path: Path, video_dir: Path | None = None, level: int = 1) -> Dataset:
+    """Load and validate a dataset of ``level``; raise :class:`DatasetError` listing every problem.
+
+    Level-2/3 items add ``answer_type`` and ``answer`` (see :func:`_check_truth`); their
+    times are checked against ``duration``, or against the clip's header when it is absent.
+    """
     json_path, videos = resolve_dataset_paths(Path(path), Path(video_dir) if video_dir else None)
     data = _parse_json(json_path)
     if not isinstance(data, list):
@@ -190,7 +298,7 @@ def load_level1(path: Path, video_dir: Path | None = None) -> Dataset:
     for index, raw in enumerate(data):
         ident = raw.get("id", "?") if isinstance(raw, dict) else "?"
         where = f"{json_path} item {index} (id={ident!r})"
-        found, item = _check_entry(raw, where, video_root)
+        found, item = _check_entry(raw, where, video_root, level)
         problems.extend(found)
         if isinstance(raw, dict) and _is(raw.get("id"), (str, int)):
             key = str(raw["id"])
@@ -204,4 +312,4 @@ def load_level1(path: Path, video_dir: Path | None = None) -> Dataset:
         raise DatasetError(problems)
     if not items:
         raise DatasetError([f"{json_path}: dataset has no items"])
-    return Dataset(items=tuple(items), path=json_path, video_dir=video_root)
+    return Dataset(items=tuple(items), path=json_path, video_dir=video_root, level=level)

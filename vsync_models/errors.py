@@ -7,6 +7,7 @@
     │   └── ModalityViolation  a model asked for a stream its modality forbids
     └── ModelError             infrastructure trouble while asking a model (never a wrong answer)
         ├── ModelUnavailable   could not connect / server gone / timed out
+        │   └── ServerGone     the server stopped answering for good: no request is worth sending
         └── ModelRequestError  the model endpoint answered with an error
 
 Errors are translated at the boundary where they enter (HTTP client, JSON parser,
@@ -59,6 +60,14 @@ class ModelError(VsyncError):
 
 class ModelUnavailable(ModelError):
     """The model could not be reached (connection refused, DNS, timeout, server died)."""
+
+
+class ServerGone(ModelUnavailable):
+    """The model server is gone (connection refused and its health check failed too).
+
+    Raised once for the request that found out, and at once, without any request, for every
+    later one: the run stops instead of collecting one identical error per remaining item.
+    """
 
 
 class ModelRequestError(ModelError):

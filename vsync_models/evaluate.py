@@ -1,6 +1,6 @@
 """One item × modality from request to outcome: the pipeline the pytest plugin drives.
 
-    build_request ─▶ cache? ─▶ ask(model) ─▶ store ─▶ extract_choice ─▶ score_choice ─▶ ItemResult
+    build_request ─▶ cache? ─▶ ask(model) ─▶ store ─▶ scoring.score (extract + score) ─▶ ItemResult
 
 Kept out of the plugin so it can be used (and tested) without pytest.
 """
@@ -11,14 +11,13 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from vsync_models.answers import extract_choice
 from vsync_models.cache import ResponseCache, cache_key
 from vsync_models.errors import MediaError
 from vsync_models.media import MediaPreparer
 from vsync_models.models.base import Model, ask
 from vsync_models.prompts import PromptSettings, build_request, rotations
 from vsync_models.records import with_provenance
-from vsync_models.scoring import score_choice
+from vsync_models.scoring import ScoringSettings, score
 from vsync_models.types import Item, ItemResult, Modality, Outcome, Request, Response
 
 __all__ = ["Evaluator", "circular_record", "circular_verdict"]
@@ -37,9 +36,13 @@ class Evaluator:
     request_delay_s: float = 0.0
     """The original's ``runtime.request_delay``: a pause before every real model call."""
     sleep: Any = time.sleep
+    level_prompts: dict[int, PromptSettings] | None = None
+    """Prompts of levels 2/3 (their answer formats differ); ``prompts`` serves any level not here."""
+    scoring: ScoringSettings | None = None
 
     def evaluate(self, item: Item, modality: Modality, repeat: int = 0) -> ItemResult:
-        request = build_request(item, modality, self.prompts, self.preparer)
+        prompts = (self.level_prompts or {}).get(item.level, self.prompts)
+        request = build_request(item, modality, prompts, self.preparer)
         if repeat:
             request = replace(request, repeat=repeat)
         return with_provenance(self._evaluate(item, modality, request), request)
@@ -54,13 +57,13 @@ class Evaluator:
             except MediaError as exc:
                 return self._error(item, modality, f"{type(exc).__name__}: {exc}")
             if self.read_cache and (hit := self.cache.get(key)) is not None:
-                return self._score(item, modality, hit)
+                return self._score(item, modality, hit, self.scoring)
         if self.request_delay_s > 0:
             self.sleep(self.request_delay_s)
         response = ask(self.model, request)
         if response.error is None and self.cache is not None and key is not None:
             self.cache.put(key, request, self.model.name, response)
-        return self._score(item, modality, response)
+        return self._score(item, modality, response, self.scoring)
 
     def evaluate_repeats(self, item: Item, modality: Modality, n: int) -> list[ItemResult]:
         """``--repeat N``: the same request N times, each a separate cache entry (its repeat index)."""
@@ -77,11 +80,13 @@ class Evaluator:
         )
 
     @staticmethod
-    def _score(item: Item, modality: Modality, response: Response) -> ItemResult:
+    def _score(
+        item: Item, modality: Modality, response: Response, scoring: ScoringSettings | None = None
+    ) -> ItemResult:
         if response.error is not None:
             return ItemResult(item, modality, Outcome.ERROR, None, response)
-        answer = extract_choice(response.text, item.options)
-        return ItemResult(item, modality, score_choice(answer, item), answer, response)
+        scored = score(item, response.text, scoring)
+        return ItemResult(item, modality, scored.outcome, scored.answer, response, scored.measure)
 
 
 def circular_verdict(results: list[ItemResult]) -> ItemResult:

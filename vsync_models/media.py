@@ -18,6 +18,7 @@ import io
 import os
 import threading
 import uuid
+import wave
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from PIL import Image
 from vsync_models.errors import MediaError, ModalityViolation
 from vsync_models.types import Modality
 
-__all__ = ["Frame", "MediaPreparer", "MediaView", "content_hash"]
+__all__ = ["Frame", "MediaPreparer", "MediaView", "audio_wav_bytes", "content_hash"]
 
 _HASH_CHUNK = 1 << 20
 
@@ -312,3 +313,36 @@ class MediaView:
         return ModalityViolation(
             f"modality {self.modality.value!r} withholds {what}; refused for clip {self._source.name}"
         )
+
+
+def audio_wav_bytes(path: Path, rate: int = 16000) -> bytes:
+    """The first audio stream of ``path`` as mono 16-bit PCM WAV at ``rate`` Hz.
+
+    WAV is the one audio container every server reads: Gemini documents it, and vLLM's audio
+    loader (libsndfile) cannot read the AAC in an m4a.
+    """
+    import numpy as np
+
+    chunks = []
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise MediaError(f"{path} has no audio stream")
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
+            for frame in container.decode(audio=0):
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1))
+    except MediaError:
+        raise
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise MediaError(f"cannot convert the audio of {path} to WAV: {exc}") from None
+    samples = np.concatenate(chunks).astype("<i2") if chunks else np.zeros(0, "<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(samples.tobytes())
+    return buf.getvalue()

@@ -8,13 +8,36 @@ request carries a media view that refuses frames. Adapters only ever get the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from vsync_models.config import DEFAULT_ANSWER_FORMAT, DEFAULT_SYSTEM_PROMPT, DEFAULT_USER_PROMPT, Config
 from vsync_models.media import MediaPreparer, MediaView
 from vsync_models.types import Item, Modality, Request
 
-__all__ = ["PromptSettings", "assemble_prompt", "build_request", "prompt_settings", "rotations"]
+__all__ = [
+    "TIMED_ANSWER_FORMATS",
+    "TIMED_SYSTEM_PROMPT",
+    "PromptSettings",
+    "assemble_prompt",
+    "build_request",
+    "prompt_settings",
+    "rotations",
+]
+
+TIMED_SYSTEM_PROMPT = (
+    "You are a precise video-audio reasoning assistant. Times are in seconds from the start of the clip."
+)
+"""Levels 2/3: the level-1 system prompt demands a letter, which a time question cannot take."""
+TIMED_ANSWER_FORMATS = {
+    "choice": DEFAULT_ANSWER_FORMAT,
+    "interval": (
+        "Answer ONLY with the start and end time in seconds, in the form 'from 3.2 s to 5.0 s'. "
+        "Do not include any other text."
+    ),
+    "instant": "Answer ONLY with one time in seconds, in the form '4.2 s'. Do not include any other text.",
+    "yesno": "Answer ONLY with yes or no. Do not include any other text.",
+}
+"""Levels 2/3: the answer format per answer type, unless ``benchmark.levelN.answer_format`` is set."""
 
 
 @dataclass(frozen=True)
@@ -24,12 +47,25 @@ class PromptSettings:
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     user_prompt: str = DEFAULT_USER_PROMPT
     answer_format: str = DEFAULT_ANSWER_FORMAT
+    typed_formats: dict[str, str] = field(default_factory=dict)
+    """Answer format per answer type (levels 2/3); ``answer_format`` where a type is missing."""
+
+    def format_for(self, answer_type: str) -> str:
+        return self.typed_formats.get(answer_type, self.answer_format)
 
 
 def prompt_settings(config: Config, level: int, model_name: str) -> PromptSettings:
     """Resolve prompts as the original did: ``models.<name>.user_prompt`` beats the level's."""
     lvl = config.level(level)
     model_user = config.models.get(model_name, {}).get("user_prompt")
+    if level != 1:
+        user = next((p for p in (model_user, lvl.user_prompt) if isinstance(p, str)), DEFAULT_USER_PROMPT)
+        return PromptSettings(
+            system_prompt=lvl.system_prompt if lvl.system_prompt is not None else TIMED_SYSTEM_PROMPT,
+            user_prompt=user,
+            answer_format=lvl.answer_format or config.answer_format or DEFAULT_ANSWER_FORMAT,
+            typed_formats={} if lvl.answer_format else dict(TIMED_ANSWER_FORMATS),
+        )
     return PromptSettings(
         system_prompt=lvl.system_prompt if lvl.system_prompt is not None else DEFAULT_SYSTEM_PROMPT,
         user_prompt=next(
@@ -44,19 +80,24 @@ def assemble_prompt(
     options: tuple[str, ...] | list[str],
     asr_text: str | None,
     settings: PromptSettings,
+    answer_type: str = "choice",
+    duration: float | None = None,
 ) -> str:
     """The original's context text: non-empty parts joined by a blank line, in this order.
 
     1. ``[SYSTEM]`` + system prompt, 2. ``[ASR]`` + transcript (absent without audio),
     3. ``Options:`` + one option per line, 4. user prompt, 5. answer format.
-    The question is not part of it: it travels as its own field.
+    The question is not part of it: it travels as its own field. Items with a ``duration``
+    (levels 2/3) add ``[CLIP]`` with the clip's length after the transcript, so that a time
+    is answerable; API models also get each frame's timestamp from their client.
     """
     parts = [
         f"[SYSTEM]\n{settings.system_prompt}" if settings.system_prompt else "",
         f"[ASR]\n{asr_text}" if asr_text else "",
+        f"[CLIP]\nThe clip is {duration:.2f} seconds long." if duration is not None else "",
         "Options:\n" + "\n".join(options) if options else "",
         settings.user_prompt,
-        settings.answer_format,
+        settings.format_for(answer_type),
     ]
     return "\n\n".join(p for p in parts if p)
 
@@ -74,12 +115,14 @@ def build_request(
         item_id=item.key,
         level=item.level,
         modality=modality,
-        prompt=assemble_prompt(item.options, asr, settings),
+        prompt=assemble_prompt(
+            item.options, asr, settings, item.answer_type, item.duration if item.level != 1 else None
+        ),
         question=item.question,
         options=item.options,
         system_prompt=settings.system_prompt,
         user_prompt=settings.user_prompt,
-        answer_format=settings.answer_format,
+        answer_format=settings.format_for(item.answer_type),
         asr_text=asr,
         media=MediaView(item.video_file, modality, preparer),
     )
@@ -93,6 +136,8 @@ def rotations(item: Item) -> list[Item]:
     favours one letter is right in at most one rotation. The id stays the item's: the
     options differ, so each rotation is its own request and cache entry.
     """
+    if item.answer_type != "choice":
+        return [item]  # a time or yes/no has no options to rotate
     letters = item.letters
     texts = [item.option_texts()[letter] for letter in letters]
     answer = letters.index(item.correct_answer)

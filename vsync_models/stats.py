@@ -279,7 +279,7 @@ def synchrony_gain(
             continue
         key = (rec.get("level"), str(rec["id"]))
         by_item.setdefault(key, {})[rec["modality"]] = outcome == "correct"
-        clip[key] = rec.get("video_path", key)
+        clip[key] = rec.get("group") or rec.get("video_path", key)  # level 3: the cuts of one clip
     keys = [k for k, seen in by_item.items() if len(seen) == 3]
     if not keys:
         return None
@@ -325,6 +325,8 @@ class GainSummary:
 class RunSummary:
     groups: list[GroupSummary]
     gains: list[GainSummary]
+    timing: list[Any] = field(default_factory=list)
+    """Levels 2/3: :mod:`vsync_models.timing_metrics` (IoU, errors, first-"yes" timing)."""
 
     @property
     def circular(self) -> bool:
@@ -337,7 +339,8 @@ def _clusters(records: Sequence[Mapping[str, Any]], outcome_field: str) -> list[
         outcome = rec.get(outcome_field)
         if outcome is None or outcome == "error":
             continue
-        counts = per_clip.setdefault(rec.get("video_path") or rec["id"], [0, 0])
+        # a level-3 clip's cuts are separate files but one clip ("group"): cluster them together
+        counts = per_clip.setdefault(rec.get("group") or rec.get("video_path") or rec["id"], [0, 0])
         counts[0] += outcome == "correct"
         counts[1] += 1
     return [(c, m) for c, m in per_clip.values()]
@@ -399,7 +402,9 @@ def summarize(
             continue
         circular = synchrony_gain(subset, "circular_outcome", n_boot=n_boot, rng=np.random.default_rng(seed))
         gains.append(GainSummary(level, task, plain, circular))
-    return RunSummary(groups, gains)
+    from vsync_models.timing_metrics import timing_metrics  # it reads MODALITY_ORDER from here
+
+    return RunSummary(groups, gains, timing_metrics(records))
 
 
 # --------------------------------------------------------------------------- repeats

@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from vsync_models.media import MediaView
 
-__all__ = ["Answer", "Item", "ItemResult", "Modality", "Outcome", "Request", "Response"]
+__all__ = ["ANSWER_TYPES", "Answer", "Item", "ItemResult", "Modality", "Outcome", "Request", "Response"]
+
+ANSWER_TYPES = ("choice", "interval", "instant", "yesno")
+"""What an item asks for: an option letter, a ``[start, end]`` in seconds, one time, or yes/no."""
 
 
 class Modality(str, enum.Enum):
@@ -99,6 +102,12 @@ class Item:
     """Position in that file, for error messages."""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     """Fields of the dataset entry that V-SYNC does not interpret, kept for round trips."""
+    answer_type: str = "choice"
+    """One of :data:`ANSWER_TYPES`; level 1 is all ``choice``."""
+    answer: Any = None
+    """The truth of a non-choice item: ``(start, end)`` seconds, seconds, or ``"yes"``/``"no"``."""
+    duration: float | None = None
+    """Clip length in seconds, told to the model so that times are answerable."""
 
     @property
     def key(self) -> str:
@@ -157,6 +166,8 @@ class Answer:
     letter: str | None
     rule: str
     """Which extraction rule decided (or why extraction refused)."""
+    value: Any = None
+    """A non-choice answer: ``(start, end)``, seconds or ``"yes"``/``"no"``; ``None`` when unreadable."""
 
 
 @dataclass(frozen=True)
@@ -168,6 +179,8 @@ class ItemResult:
     outcome: Outcome
     answer: Answer | None
     response: Response
+    measure: float | None = None
+    """IoU (interval) or absolute error in seconds (instant) of a parsed time answer."""
     provenance: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     """What was asked, as hashes (prompt, media) and the repeat index: kept in the run records."""
 
@@ -180,7 +193,7 @@ class ItemResult:
             "question": it.question,
             "options": list(it.options),
             "correct_answer": it.correct_answer,
-            "prediction": self.answer.letter if self.answer else None,
+            "prediction": _prediction(self.answer),
             "raw_response": self.response.text,
             "is_correct": self.outcome is Outcome.CORRECT,
             "modality": self.modality.value,
@@ -193,4 +206,30 @@ class ItemResult:
             "cached": self.response.cached,
             "error": self.response.error,
             **self.provenance,
-        }
+        } | _time_fields(self)
+
+
+def _prediction(answer: Answer | None) -> Any:
+    if answer is None:
+        return None
+    return list(answer.value) if isinstance(answer.value, tuple) else (answer.letter or answer.value)
+
+
+def _time_fields(result: ItemResult) -> dict[str, Any]:
+    """Levels 2/3 only: the answer type, the truth, the measure, and a level-3 cut's clip and time."""
+    it = result.item
+    if it.answer_type == "choice" and it.level == 1:
+        return {}
+    out: dict[str, Any] = {"answer_type": it.answer_type, "answer": _json(it.answer)}
+    if it.answer_type == "interval":
+        out["iou"] = result.measure
+    elif it.answer_type == "instant":
+        out["abs_error_s"] = result.measure
+    for key in ("group", "cut_s"):
+        if key in it.extra:
+            out[key] = it.extra[key]
+    return out
+
+
+def _json(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value

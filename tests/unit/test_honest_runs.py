@@ -102,7 +102,7 @@ def test_an_interrupted_run_shows_the_items_that_never_ran(bench, monkeypatch):
                 raise KeyboardInterrupt
             return super().generate(request)
 
-    monkeypatch.setattr(session, "build_model", lambda name, cfg: Interrupting())
+    monkeypatch.setattr(session, "build_model", lambda name, cfg, **_: Interrupting())
     res = bench.runpytest("--model", "constant", "-m", "avt", "--no-cache", *QUIET, no_reraise_ctrlc=True)
     assert res.ret == pytest.ExitCode.INTERRUPTED  # an interrupt keeps pytest's status
     res.stdout.fnmatch_lines(

@@ -48,7 +48,7 @@ def test_registry_builtins_config_and_unknown(tmp_path):
     assert DEFAULT_MODEL in known_models(cfg)
     with pytest.raises(ConfigError, match=r"unknown model 'nope'; known models: .*constant.*random"):
         build_model("nope", cfg)
-    with pytest.raises(ConfigError, match="needs local model serving"):
+    with pytest.raises(ConfigError, match="not supported yet: Mini-Omni2 takes one input modality"):
         build_model("miniomni_2", cfg)  # qwen2_5_omni and qwen3_omni* are served (omni_server)
     with pytest.raises(ConfigError, match="needs a model name"):
         build_model("openai:", cfg)

@@ -13,11 +13,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import requests
 from werkzeug import Response
 
 from tests.unit.tiny_omni import EchoBackend, make_clip, serve_app
 from vsync_models.config import load_config
-from vsync_models.errors import ConfigError, ModelRequestError, ModelUnavailable
+from vsync_models.errors import ConfigError, ModelRequestError, ModelUnavailable, ServerGone
 from vsync_models.media import MediaPreparer
 from vsync_models.models.base import ask
 from vsync_models.models.omni_server import OmniServerModel, ServerLaunch, audio_canary
@@ -207,14 +208,41 @@ def test_server_errors_are_model_errors_never_answers(clips, preparer):
         assert response.text == "" and "kaput" in response.error
 
 
-def test_unreachable_server_is_model_unavailable_after_retries(clips, preparer):
+def test_a_server_that_is_gone_is_latched_and_never_asked_again(clips, preparer):
     sleeps: list[float] = []
-    model = OmniServerModel(
-        "qwen2_5_omni", f"http://127.0.0.1:{free_port()}", max_retries=2, sleep=sleeps.append
-    )
-    with pytest.raises(ModelUnavailable, match="cannot reach"):
+    url = f"http://127.0.0.1:{free_port()}"
+    model = OmniServerModel("qwen2_5_omni", url, max_retries=2, sleep=sleeps.append)
+    request = make_request(clips.av, Modality.AVT, preparer)
+    with pytest.raises(ServerGone, match=rf"the model server at {url} is gone \(.*/health does not answer"):
+        model.generate(request)
+    assert sleeps == [1.0, 2.0] and model.gone is not None
+    with pytest.raises(ServerGone) as again:
+        model.generate(request)
+    assert str(again.value) == model.gone and sleeps == [1.0, 2.0], "no second round of retries"
+    model.connect(url)  # a new server (e.g. restarted) starts with a clean slate
+    assert model.gone is None
+
+
+class RefusingChatButHealthy:
+    """A server whose chat endpoint drops the connection while /health still answers."""
+
+    def __init__(self) -> None:
+        self.health_checks = 0
+
+    def request(self, method: str, url: str, **_: object) -> object:
+        raise requests.ConnectionError("Connection reset by peer")
+
+    def get(self, url: str, **_: object) -> object:
+        self.health_checks += 1
+        return SimpleNamespace(status_code=200)
+
+
+def test_a_connection_error_with_a_healthy_server_is_not_latched(clips, preparer):
+    session = RefusingChatButHealthy()
+    model = OmniServerModel("qwen2_5_omni", "http://127.0.0.1:9", max_retries=0, session=session)  # type: ignore[arg-type]
+    with pytest.raises(ModelUnavailable, match="cannot reach") as info:
         model.generate(make_request(clips.av, Modality.AVT, preparer))
-    assert sleeps == [1.0, 2.0]
+    assert not isinstance(info.value, ServerGone) and model.gone is None and session.health_checks == 1
 
 
 def models_json(vsync: dict | None = None) -> dict:
@@ -307,7 +335,7 @@ def test_audio_canary_fails_when_the_server_drops_audio(clips, preparer):
 def test_audio_canary_reports_an_unreachable_server_as_error(clips, preparer):
     model = OmniServerModel("qwen2_5_omni", f"http://127.0.0.1:{free_port()}", max_retries=0)
     record = audio_canary(model, clips.av, preparer)
-    assert record.status == "error" and "cannot reach" in record.detail
+    assert record.status == "error" and "ServerGone" in record.detail and "is gone" in record.detail
 
 
 # -- registry -----------------------------------------------------------------------------------
@@ -348,11 +376,68 @@ def test_registry_serves_the_original_local_names_through_the_client(tmp_path):
         known_models(cfg)
     )
     assert "miniomni_2" not in known_models(cfg)
-    with pytest.raises(ConfigError, match="needs local model serving"):
+    with pytest.raises(ConfigError, match="not supported yet"):
         build_model("miniomni_2", cfg)
 
 
-def test_registry_refuses_engines_it_does_not_have(tmp_path):
-    cfg = config(tmp_path, "models:\n  qwen3_omni: {engine: vllm}\n")
-    with pytest.raises(ConfigError, match="engine 'vllm' is not available"):
-        build_model("qwen3_omni", cfg)
+def test_registry_serves_qwen_with_vllm_sending_audio_as_its_own_wav_stream(tmp_path):
+    cfg = config(
+        tmp_path,
+        "models:\n"
+        "  qwen3_omni: {engine: vllm, model_path: /models/q3, gpu_ids: [2, 3], port: 8300,\n"
+        "               startup_timeout: 2400, vllm_args: '--gpu-memory-utilization 0.9'}\n",
+    )
+    q3 = build_model("qwen3_omni", cfg)
+    assert q3.launch.engine == "vllm" and q3.launch.startup_timeout_s == 2400
+    assert q3.launch.vllm.tensor_parallel_size == 2, "tensor parallel over the configured GPUs"
+    assert q3.audio_mode == "separate" and q3.audio_format == "wav", "vllm serve cannot interleave"
+    assert q3.expected_backend is None, "vLLM's /v1/models has no vsync block to compare"
+    assert "separate WAV audio_url" in q3.audio_feed
+    assert q3.launch.command() == (
+        "CUDA_VISIBLE_DEVICES=2,3 vllm serve /models/q3 --host 127.0.0.1 --port 8300 "
+        "--tensor-parallel-size 2 --dtype bfloat16 --max-model-len 32768 "
+        '--limit-mm-per-prompt \'{"image":0,"video":1,"audio":1}\' --gpu-memory-utilization 0.9'
+    )
+    # --engine overrides the config, both ways; an explicit audio_mode still wins.
+    assert build_model("qwen3_omni", cfg, engine="transformers").launch.engine == "transformers"
+    q25 = build_model(
+        "qwen2_5_omni", config(tmp_path, "models: {qwen2_5_omni: {audio_mode: in_video}}\n"), "vllm"
+    )
+    assert (
+        q25.launch.engine == "vllm"
+        and q25.audio_mode == "in_video"
+        and q25.launch.vllm.tensor_parallel_size == 1
+    )
+    assert build_model("qwen3_omni", config(tmp_path, "")).launch.startup_timeout_s == 1800
+
+
+def test_registry_refuses_unknown_engines_and_engines_for_other_models(tmp_path):
+    with pytest.raises(ConfigError, match="engine must be one of transformers, vllm, got 'sglang'"):
+        build_model("qwen3_omni", config(tmp_path, "models:\n  qwen3_omni: {engine: sglang}\n"))
+    with pytest.raises(ConfigError, match="--engine applies to the local omni models"):
+        build_model("gpt4o", config(tmp_path, ""), engine="vllm")
+
+
+def test_vllm_layout_sends_wav_audio_apart_and_frame_sampling_to_the_video_loader(clips, preparer):
+    with serve_app(echo_app()) as url:
+        model = OmniServerModel(
+            "qwen3_omni",
+            url,
+            engine="vllm",
+            audio_mode="separate",
+            audio_format="wav",
+            max_frames=4,
+            video_fps=2.0,
+            max_pixels=12544,
+        )
+        avt = model.build_body(make_request(clips.av, Modality.AVT, preparer))
+        at = model.build_body(make_request(clips.av, Modality.AT, preparer))
+        fingerprint = model.fingerprint()
+    video, audio, text = avt["messages"][0]["content"]
+    assert video["type"] == "video_url" and audio["type"] == "audio_url" and text["type"] == "text"
+    assert audio["audio_url"]["url"].startswith("data:audio/wav;base64,UklGR"), "a RIFF/WAV upload"
+    assert avt["media_io_kwargs"] == {"video": {"num_frames": 4, "fps": 2.0}}
+    assert avt["mm_processor_kwargs"] == {"max_pixels": 12544}, "no max_frames, no use_audio_in_video"
+    assert "modality" not in avt and "media_io_kwargs" not in at
+    assert [p["type"] for p in at["messages"][0]["content"]] == ["audio_url", "text"]
+    assert fingerprint["engine"] == "vllm" and fingerprint["audio_format"] == "wav"

@@ -87,15 +87,65 @@ def test_a_healthy_server_is_reused_and_left_running(echo_config):
 
 def test_audio_canary_is_reported_and_require_audio_stops_a_deaf_server(echo_config, monkeypatch):
     bench, _, _ = echo_config
-    res = bench.runpytest_subprocess("--model", "qwen2_5_omni", "-m", "avt", "-k", "q000", "--tb=no")
+    res = bench.runpytest_subprocess(
+        "--model",
+        "qwen2_5_omni",
+        "-m",
+        "avt",
+        "-k",
+        "q000",
+        "--tb=no",
+        "--vsync-report",
+        "--alluredir",
+        "allure",
+    )
     res.stdout.fnmatch_lines(
-        ["audio canary: passed (prompt tokens with audio *, without *, audio tokens 100)"]
+        [
+            "audio canary: passed (prompt tokens with audio *, without *, audio tokens 100); "
+            "audio sent as the video's own soundtrack, interleaved with its frames (use_audio_in_video)"
+        ]
     )
     record = json.loads((bench.path / "reports" / "audio_canary_qwen2_5_omni.json").read_text("utf-8"))
-    assert record["status"] == "passed"
+    assert record["status"] == "passed" and record["engine"] == "transformers"
+    html = (bench.path / "reports" / "qwen2_5_omni.html").read_text("utf-8")
+    assert "audio canary" in html and "passed (prompt tokens with audio" in html, "in the HTML report's facts"
+    env = (bench.path / "allure" / "environment.properties").read_text("utf-8").splitlines()
+    assert any(line.startswith("audio_canary = passed (prompt tokens with audio") for line in env)
 
     monkeypatch.setenv("ECHO_DROP_AUDIO", "1")  # the stand-in now ignores audio, like a careless server
     res = bench.runpytest_subprocess("--model", "qwen2_5_omni", "-m", "avt", "--require-audio")
     assert res.ret == pytest.ExitCode.USAGE_ERROR
     res.stderr.fnmatch_lines(["*--require-audio: the audio canary failed for 'qwen2_5_omni'*"])
     assert not serving_processes(str(bench.path / "echo-checkpoint")), "stopped after the refusal too"
+
+
+@pytest.mark.parametrize("workers", [(), ("-n", "2", "-p", "xdist")], ids=["plain", "xdist"])
+def test_a_server_that_dies_mid_run_stops_the_run_with_one_message(echo_config, monkeypatch, workers):
+    bench, model_path, _ = echo_config
+    config = bench.path / "config" / "config.yaml"
+    config.write_text("runtime: {max_retries: 1}\n" + config.read_text("utf-8"), encoding="utf-8")
+    monkeypatch.setenv("ECHO_EXIT_AFTER", "3")  # the server process dies on its fourth request
+    res = bench.runpytest_subprocess("--model", "qwen2_5_omni", "--modality", "at", "--tb=short", *workers)
+    out = res.stdout.str()
+    outcomes = res.parseoutcomes()
+    assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 3, out[-3000:]
+    # Only requests in flight when it died fail (one per worker); the rest are never sent.
+    errors = outcomes.get("errors", 0)
+    assert 1 <= errors <= (2 if workers else 1), out[-3000:]
+    assert res.ret == pytest.ExitCode.INTERRUPTED
+    gone = [
+        line
+        for line in out.splitlines()
+        if "Interrupted: vsync: model 'qwen2_5_omni': the model server" in line
+    ]
+    assert len(gone) == 1, out[-3000:]
+    assert (
+        "is gone" in gone[0]
+        and "server_qwen2_5_omni.log" in gone[0]
+        and "remaining items were not run" in gone[0]
+    )
+    res.stdout.fnmatch_lines(["vsync: the model server (pid *) exited with status 3 during the run; log *"])
+    assert out.count("Connection refused") == errors + 1, "the errors and the stop line; nothing per item"
+    assert not serving_processes(model_path)
+    doc = json.loads((bench.path / "reports" / "results_qwen2_5_omni_level1_at.json").read_text("utf-8"))
+    assert len(doc["results"]) < 8, "the items not run are missing, not scored"

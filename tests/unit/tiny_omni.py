@@ -144,7 +144,8 @@ class EchoBackend:
     the server's temp dir, the text, ``use_audio_in_video``). Token counts follow the media: 100
     audio tokens when audio reaches it (an audio part, or a video's soundtrack with
     ``use_audio_in_video``), 50 video tokens per video, so the audio canary works against it.
-    ``drop_audio=True`` behaves like a server that silently ignores audio.
+    ``drop_audio=True`` behaves like a server that silently ignores audio. ``$ECHO_EXIT_AFTER=N``
+    makes the server process die (exit status 3) on request N + 1, like a crashed GPU worker.
 
     Usable from a server process as ``--backend tests.unit.tiny_omni:EchoBackend``.
     """
@@ -168,6 +169,9 @@ class EchoBackend:
 
     def generate(self, prompt: Prompt) -> Generation:
         self.prompts.append(prompt)
+        exit_after = int(os.environ.get("ECHO_EXIT_AFTER") or 0)
+        if exit_after and len(self.prompts) > exit_after:
+            os._exit(3)
         if self.fail_with is not None:
             raise self.fail_with
         media = []

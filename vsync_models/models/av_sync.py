@@ -53,12 +53,12 @@ from vsync_models.errors import ConfigError, MediaError, ModalityViolation
 from vsync_models.media import content_hash
 from vsync_models.models.base import ModelOutput
 from vsync_models.synth.layout import FPS, POSITIONS, PROP_BOXES, ROSTER, character_centre
-from vsync_models.synth.measure import mouth_darkness, prop_change_frames, rms_per_frame
+from vsync_models.synth.measure import eye_changes, mouth_darkness, prop_change_frames, rms_per_frame
 from vsync_models.types import Request
 
 __all__ = ["AVSyncModel"]
 
-VERSION = 1
+VERSION = 2
 _SLOTS = 4
 _UTTERANCE_FRAMES = 45  # every synth sentence lasts exactly 1.8 s at 25 fps
 _MIN_GAP_FRAMES = 3  # slots are separated by >= 0.24 s of silence
@@ -74,6 +74,8 @@ class _Video:
     """The character standing at each position, e.g. ``"the red circle"``."""
     events: dict[str, int | None]
     """First changed frame per prop."""
+    eyes: np.ndarray | None = None
+    """``(n_frames, 4)`` pixels of each position's eyes that differ from frame 0 (level 3's look)."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ def _measure_video(path: Path) -> _Video:
         colour = np.median(patch, axis=0)
         nearest = min(ROSTER, key=lambda c: float(np.sum((colour - np.array(c.rgb)) ** 2)))
         names.append(nearest.name)
-    return _Video(mouth_darkness(frames), tuple(names), prop_change_frames(frames))
+    return _Video(mouth_darkness(frames), tuple(names), prop_change_frames(frames), eye_changes(frames))
 
 
 def _measure_audio(path: Path) -> _Audio:
@@ -208,9 +210,16 @@ class AVSyncModel:
         return None
 
     def generate(self, request: Request) -> ModelOutput:
+        from vsync_models.models.av_sync_timed import decide_timed, guess_timed
+
         try:
+            timed = decide_timed(self, request)
+            if timed is not None:  # levels 2/3: the reason first, so the answer is the last thing said
+                return ModelOutput(text=f"({timed[1]})\nAnswer: {timed[0]}")
             letter, why = self._decide(request)
         except _Undecided as exc:
+            if not request.options and self.fallback == "guess":
+                return ModelOutput(text=guess_timed(self, request, str(exc)))
             return ModelOutput(text=self._fall_back(request, str(exc)))
         return ModelOutput(text=f"Answer: {letter}\n({why})")
 

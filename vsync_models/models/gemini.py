@@ -30,12 +30,12 @@ import io
 import mimetypes
 import threading
 import time
-import wave
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 from vsync_models.errors import ConfigError, MediaError, ModelError, ModelRequestError, ModelUnavailable
+from vsync_models.media import audio_wav_bytes
 from vsync_models.models.base import ModelOutput
 from vsync_models.models.retry import backoff_s, parse_retry_after
 from vsync_models.types import Request
@@ -271,7 +271,7 @@ class GeminiModel:
             cached = self._wav.get(key)
         if cached is not None:
             return cached
-        data = _to_wav(path)
+        data = audio_wav_bytes(path, AUDIO_RATE)
         with self._lock:
             self._wav[key] = data
         return data
@@ -477,32 +477,3 @@ def _read(path: Path) -> bytes:
         return Path(path).read_bytes()
     except OSError as exc:
         raise MediaError(f"cannot read {path}: {exc.strerror or exc}") from None
-
-
-def _to_wav(path: Path) -> bytes:
-    import av
-    import numpy as np
-
-    chunks = []
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                raise MediaError(f"{path} has no audio stream")
-            resampler = av.AudioResampler(format="s16", layout="mono", rate=AUDIO_RATE)
-            for frame in container.decode(audio=0):
-                for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
-    except MediaError:
-        raise
-    except (av.FFmpegError, OSError, ValueError) as exc:
-        raise MediaError(f"cannot convert the audio of {path} to WAV: {exc}") from None
-    samples = np.concatenate(chunks).astype("<i2") if chunks else np.zeros(0, "<i2")
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(AUDIO_RATE)
-        out.writeframes(samples.tobytes())
-    return buf.getvalue()

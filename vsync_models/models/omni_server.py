@@ -10,9 +10,15 @@ hands out, so the ablation holds on the wire:
     vt   video_url(copy without any audio stream) + text
     at   audio_url(audio track alone) + text
 
-plus ``"modality"``, which our server enforces as well. Media are uploaded as base64
-``data:`` URLs by default (works across hosts); ``media_transport: path`` sends ``file://``
-URLs instead, for a server on the same host started with ``--allowed-local-media-path``.
+plus ``"modality"``, which our server enforces as well (vLLM ignores it). Media are uploaded
+as base64 ``data:`` URLs by default (works across hosts); ``media_transport: path`` sends
+``file://`` URLs instead, for a server on the same host started with
+``--allowed-local-media-path``. ``audio_format: wav`` sends audio as 16 kHz WAV (always
+uploaded), which is what vLLM's audio loader reads; the m4a track is sent as it is otherwise.
+
+When a request cannot connect and ``/health`` does not answer either, the server is gone: the
+client latches that (:attr:`OmniServerModel.gone`) and every later request fails at once with
+the same :class:`~vsync_models.errors.ServerGone`, sending nothing.
 
 The fingerprint (part of every cache key) includes what the server reports about itself at
 ``/v1/models``: checkpoint, ``config_hash`` and ``weights_id``, so answers from another
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import mimetypes
+import shlex
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -35,13 +42,29 @@ from urllib.parse import quote
 
 import requests
 
-from vsync_models.errors import ConfigError, MediaError, ModelError, ModelRequestError, ModelUnavailable
-from vsync_models.media import MediaPreparer, content_hash
+from vsync_models.errors import (
+    ConfigError,
+    MediaError,
+    ModelError,
+    ModelRequestError,
+    ModelUnavailable,
+    ServerGone,
+)
+from vsync_models.media import MediaPreparer, audio_wav_bytes, content_hash
 from vsync_models.models.base import ModelOutput
 from vsync_models.models.retry import backoff_s, parse_retry_after
+from vsync_models.serve.launch import DEFAULT_STARTUP_TIMEOUT_S
+from vsync_models.serve.vllm_engine import VllmSettings, vllm_command
 from vsync_models.types import Item, Modality, Request
 
-__all__ = ["LAYOUT_VERSION", "AudioCanary", "OmniServerModel", "ServerLaunch", "audio_canary"]
+__all__ = [
+    "LAYOUT_VERSION",
+    "AudioCanary",
+    "OmniServerModel",
+    "ServerLaunch",
+    "audio_canary",
+    "describe_canary",
+]
 
 LAYOUT_VERSION = 1
 """Bumped whenever the request layout changes, so cached answers from an older layout are not reused."""
@@ -66,9 +89,20 @@ class ServerLaunch:
     extra_args: tuple[str, ...] = ()
     tiny: bool = False
     """The checkpoint is a tiny random one that :mod:`vsync_models.serve.tiny` builds at ``model_path``."""
+    engine: str = "transformers"
+    """``transformers`` (our server) or ``vllm`` (``vllm serve``, settings in ``vllm``)."""
+    vllm: VllmSettings | None = None
+    startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S
+    """How long a start may take before it counts as failed (``models.<name>.startup_timeout``)."""
 
     def command(self) -> str:
         """The shell command that starts this server, for error messages."""
+        prefix = f"CUDA_VISIBLE_DEVICES={','.join(map(str, self.gpu_ids))} " if self.gpu_ids else ""
+        if self.engine == "vllm":
+            cmd = vllm_command(
+                self.model_path, self.vllm or VllmSettings(), host=self.host, port=self.port or 8000
+            )
+            return prefix + " ".join(shlex.quote(c) for c in cmd)
         args = [
             "python -m vsync_models.serve",
             f"--backend {self.backend}",
@@ -76,7 +110,6 @@ class ServerLaunch:
             f"--port {self.port or 8000}",
             *self.extra_args,
         ]
-        prefix = f"CUDA_VISIBLE_DEVICES={','.join(map(str, self.gpu_ids))} " if self.gpu_ids else ""
         if self.tiny:
             prefix = f"python -m vsync_models.serve.tiny {self.backend} {self.model_path} && " + prefix
         return prefix + " ".join(args)
@@ -109,6 +142,8 @@ class OmniServerModel:
         min_pixels: int | None = None,
         max_pixels: int | None = None,
         media_transport: str = "upload",
+        audio_format: str = "original",
+        engine: str = "transformers",
         timeout_s: float = 600.0,
         max_retries: int = 3,
         launch: ServerLaunch | None = None,
@@ -122,6 +157,10 @@ class OmniServerModel:
         if media_transport not in ("upload", "path"):
             raise ConfigError(
                 f"model {name!r}: media_transport must be 'upload' or 'path', got {media_transport!r}"
+            )
+        if audio_format not in ("original", "wav"):
+            raise ConfigError(
+                f"model {name!r}: audio_format must be 'original' or 'wav', got {audio_format!r}"
             )
         self.name = name
         self.base_url = self.root_url = ""
@@ -140,6 +179,8 @@ class OmniServerModel:
             "max_pixels": max_pixels,
         }
         self.media_transport = media_transport
+        self.audio_format = audio_format
+        self.engine = engine
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.launch = launch
@@ -159,6 +200,18 @@ class OmniServerModel:
         self.root_url = self.base_url[: -len("/v1")]
         self._info = None
         self._fingerprint_without_server = False
+        self.gone: str | None = None
+        """Set once the server is known to be gone: the message every later request fails with."""
+
+    @property
+    def audio_feed(self) -> str:
+        """How the soundtrack of an ``avt`` clip reaches the model, in words for the report."""
+        if self.audio_mode == "in_video":
+            return "the video's own soundtrack, interleaved with its frames (use_audio_in_video)"
+        return (
+            f"a separate {'WAV ' if self.audio_format == 'wav' else ''}audio_url stream beside the "
+            "video_url (not interleaved with the frames: use_audio_in_video is off)"
+        )
 
     # -- Model protocol -------------------------------------------------------------------
 
@@ -173,6 +226,10 @@ class OmniServerModel:
             "audio_mode": self.audio_mode,
             "video": dict(self.video),
         }
+        if self.audio_format != "original":  # absent by default: existing cache keys stay valid
+            fp["audio_format"] = self.audio_format
+        if self.engine != "transformers":
+            fp["engine"] = self.engine
         try:
             info = self._server_info()
         except ModelError:
@@ -245,8 +302,17 @@ class OmniServerModel:
             "messages": [{"role": "user", "content": content}],
             "max_tokens": max_tokens or self.max_tokens,
             "temperature": self.temperature,
-            "modality": modality.value,
         }
+        if self.engine == "vllm":
+            # vLLM samples frames in its video loader (media_io_kwargs: num_frames, fps); its Qwen
+            # processors take only the pixel limits, and max_frames there is an error. It ignores
+            # our "modality" field, so it is not sent.
+            sampling = {"num_frames": mm.pop("max_frames", None), "fps": mm.pop("fps", None)}
+            sampling = {k: v for k, v in sampling.items() if v is not None}
+            if sampling and modality.sees_video:
+                body["media_io_kwargs"] = {"video": sampling}
+        else:
+            body["modality"] = modality.value
         if mm:
             body["mm_processor_kwargs"] = mm
         if self.top_p is not None:
@@ -256,10 +322,11 @@ class OmniServerModel:
         return body
 
     def _media_url(self, path: Path, kind: str, limit: int | None) -> str:
-        if self.media_transport == "path":
+        wav = kind == "audio" and self.audio_format == "wav"
+        if self.media_transport == "path" and not wav:
             return "file://" + quote(str(Path(path).resolve()))
         try:
-            data = Path(path).read_bytes()
+            data = audio_wav_bytes(path) if wav else Path(path).read_bytes()
         except OSError as exc:
             raise MediaError(f"cannot read {path}: {exc.strerror or exc}") from None
         encoded_size = 4 * ((len(data) + 2) // 3)
@@ -269,7 +336,8 @@ class OmniServerModel:
                 f"{self.base_url} (limit {limit / 2**20:.0f} MiB); raise the server's --max-request-mb or use "
                 "media_transport: path"
             )
-        mime = _MIME_BY_SUFFIX.get(Path(path).suffix.lower()) or mimetypes.guess_type(str(path))[0]
+        mime = "audio/wav" if wav else _MIME_BY_SUFFIX.get(Path(path).suffix.lower())
+        mime = mime or mimetypes.guess_type(str(path))[0]
         if not mime or not mime.startswith(kind + "/"):
             mime = _MIME_FALLBACK[kind]
         return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
@@ -334,6 +402,8 @@ class OmniServerModel:
         return self._request("POST", path, body, self.timeout_s)
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None, timeout: float) -> Any:
+        if self.gone is not None:
+            raise ServerGone(self.gone)
         url = f"{self.base_url}{path}"
         attempt = 0
         while True:
@@ -348,8 +418,15 @@ class OmniServerModel:
                     self._sleep(_backoff(attempt, None))
                     attempt += 1
                     continue
+                reason = _reason(exc)
+                if not self._answers_health():
+                    self.gone = (
+                        f"model {self.name!r}: the model server at {self.root_url} is gone ({reason}; "
+                        "/health does not answer either)"
+                    )
+                    raise ServerGone(self.gone) from None
                 raise ModelUnavailable(
-                    f"model {self.name!r}: cannot reach {self.base_url} ({_reason(exc)})"
+                    f"model {self.name!r}: cannot reach {self.base_url} ({reason})"
                 ) from None
             if response.status_code in _RETRY_STATUSES and attempt < self.max_retries:
                 self._sleep(_backoff(attempt, response.headers.get("Retry-After")))
@@ -366,6 +443,14 @@ class OmniServerModel:
                 raise ModelRequestError(
                     f"model {self.name!r}: malformed answer from {self.base_url}: {_excerpt(response.text)}"
                 ) from None
+
+    def _answers_health(self) -> bool:
+        """Whether anything still answers at the server's root (any HTTP status counts as alive)."""
+        try:
+            self._session.get(f"{self.root_url}/health", timeout=PREFLIGHT_TIMEOUT_S)
+        except requests.RequestException:
+            return False
+        return True
 
     def _not_running(self, reason: str) -> str:
         how = (
@@ -446,6 +531,10 @@ class AudioCanary:
     """The model's answer to "what is said?" when expected words were given."""
     heard_expected: bool | None = None
     detail: str = ""
+    audio_feed: str = ""
+    """How the soundtrack was sent (interleaved in the video, or as a separate stream)."""
+    engine: str | None = None
+    """``transformers`` (our server), ``vllm``, or ``None`` for a server the run did not configure."""
 
     @property
     def passed(self) -> bool:
@@ -453,6 +542,17 @@ class AudioCanary:
 
     def to_record(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def describe_canary(record: dict[str, Any]) -> str:
+    """One line for the terminal, the HTML report and Allure: did audio reach the model, and how."""
+    line = (
+        f"{record['status']} (prompt tokens with audio {record.get('prompt_tokens_with_audio')}, "
+        f"without {record.get('prompt_tokens_without_audio')}, audio tokens {record.get('audio_tokens')})"
+    )
+    if record.get("audio_feed"):
+        line += f"; audio sent as {record['audio_feed']}"
+    return line
 
 
 CANARY_QUESTION = "Transcribe exactly what is said in this clip."
@@ -475,7 +575,12 @@ def audio_canary(
     the status, since a small or random model may hear and still not say it.
     """
     clip = Path(clip)
-    base = {"model": model.name, "clip": str(clip)}
+    base = {
+        "model": model.name,
+        "clip": str(clip),
+        "audio_feed": model.audio_feed,
+        "engine": model.launch.engine if model.launch else None,
+    }
     try:
         sha = content_hash(clip)
     except MediaError as exc:

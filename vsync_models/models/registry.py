@@ -44,7 +44,16 @@ _TINY_MODELS = {"qwen2_5_omni_tiny": "qwen2_5_omni", "qwen3_omni_tiny": "qwen3_o
 TINY_SERVER_ARGS = ("--video-max-frames", "8", "--video-min-pixels", "3136", "--video-max-pixels", "12544")
 """Small frames for the tiny checkpoints, so a CPU answers an item in about a second."""
 # Local checkpoints of the original release that no backend serves yet (see the README).
-_UNSERVED_MODELS = ("miniomni_2", "omnivinci", "vita_1_5", "baichuan_omni_1_5")
+_UNSERVED_MODELS = {
+    "miniomni_2": "Mini-Omni2 takes one input modality at a time (image or speech) and no video, so it "
+    "cannot be asked about a clip's sound and picture together; its code is a git repository, not a package",
+    "omnivinci": "OmniVinci loads only through trust_remote_code code shipped with its Hugging Face weights "
+    "and an NVILA environment script (git-only dependencies); neither can be fetched or tested here",
+    "vita_1_5": "VITA-1.5 runs only from its git repository's code, pinned to torch 2.3.1 and "
+    "transformers 4.41.1 (incompatible with the Qwen-Omni stack); no package or trust_remote_code path",
+    "baichuan_omni_1_5": "Baichuan-Omni-1.5 loads through trust_remote_code code shipped with its Hugging "
+    "Face weights plus flash-attn and deepspeed; neither can be fetched or tested here",
+}
 _LOCAL_MODELS = (*_SERVED_MODELS, *_UNSERVED_MODELS)
 
 
@@ -86,9 +95,22 @@ def _openai_model(name: str, model_id: str, settings: dict[str, Any], config: Co
     )
 
 
-def build_model(name: str, config: Config) -> Model:
-    """Resolve ``name``; raise :class:`ConfigError` listing the known names when it is unknown."""
+ENGINES = ("transformers", "vllm")
+"""How a local omni model is served: our server (transformers), or ``vllm serve``."""
+
+
+def build_model(name: str, config: Config, engine: str | None = None) -> Model:
+    """Resolve ``name``; raise :class:`ConfigError` listing the known names when it is unknown.
+
+    ``engine`` (``--engine``) overrides ``models.<name>.engine`` for the local omni models.
+    """
     settings = config.model_settings(name)
+    if engine is not None:
+        if name not in _SERVED_MODELS and name not in _TINY_MODELS:
+            raise ConfigError(
+                f"--engine applies to the local omni models ({', '.join(_SERVED_MODELS)}), not {name!r}"
+            )
+        settings["engine"] = engine
     if name == "random":
         return _baseline("random", settings)
     if name == "constant":
@@ -110,7 +132,11 @@ def build_model(name: str, config: Config) -> Model:
         return _openai_model(name, model_id, settings, config, api)
     if name in _SERVED_MODELS or name in _TINY_MODELS:
         return _served_model(name, settings, config)
-    if name in _UNSERVED_MODELS or name in config.models:
+    if name in _UNSERVED_MODELS:
+        raise ConfigError(
+            f"model {name!r} is not supported yet: {_UNSERVED_MODELS[name]}; see the README section 'Models'"
+        )
+    if name in config.models:
         raise ConfigError(
             f"model {name!r} needs local model serving, which this version does not provide for it yet; "
             "see the README section 'Models'"
@@ -165,12 +191,13 @@ def _int_or_none(settings: dict[str, Any], key: str) -> int | None:
 
 def _served_model(name: str, settings: dict[str, Any], config: Config) -> Model:
     from vsync_models.models.omni_server import OmniServerModel, ServerLaunch
+    from vsync_models.serve.launch import DEFAULT_STARTUP_TIMEOUT_S
+    from vsync_models.serve.vllm_engine import settings_from_config
 
-    engine = settings.get("engine", "transformers")
-    if engine != "transformers":
-        raise ConfigError(
-            f"model {name!r}: engine {engine!r} is not available in this version; use engine: transformers"
-        )
+    engine = str(settings.get("engine") or "transformers")
+    if engine not in ENGINES:
+        raise ConfigError(f"model {name!r}: engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    vllm = engine == "vllm"
     if name in _TINY_MODELS:
         backend, model_path, default_tokens = _TINY_MODELS[name], f".vsync_cache/tiny/{name}", 16
         extra: tuple[str, ...] = TINY_SERVER_ARGS
@@ -181,14 +208,18 @@ def _served_model(name: str, settings: dict[str, Any], config: Config) -> Model:
     backend = str(settings.get("backend") or backend)
     port = _int_or_none(settings, "port")
     host = str(settings.get("host") or "127.0.0.1")
+    gpu_ids = tuple(int(g) for g in settings.get("gpu_ids") or ())
     launch = ServerLaunch(
         backend=backend,
         model_path=str(settings.get("model_path") or model_path),
         host=host,
         port=port,
-        gpu_ids=tuple(int(g) for g in settings.get("gpu_ids") or ()),
-        extra_args=extra,
+        gpu_ids=gpu_ids,
+        extra_args=() if vllm else extra,
         tiny=name in _TINY_MODELS,
+        engine=engine,
+        vllm=settings_from_config(settings, gpu_ids) if vllm else None,
+        startup_timeout_s=float(settings.get("startup_timeout") or DEFAULT_STARTUP_TIMEOUT_S),
     )
     server_url = str(settings.get("server_url") or "").strip() or f"http://{host}:{port or 8000}"
     # models.defaults.max_tokens is sized for letter answers; a thinking model gets its own room
@@ -200,12 +231,15 @@ def _served_model(name: str, settings: dict[str, Any], config: Config) -> Model:
         max_tokens = default_tokens
     else:
         max_tokens = int(settings.get("max_tokens", default_tokens))
-    in_video = settings.get("use_audio_in_video", True)
+    # `vllm serve` cannot interleave a video's soundtrack with its frames (the Qwen3-Omni model
+    # card: use_audio_in_video is not available there), so with vLLM the audio goes as its own
+    # stream unless audio_mode says otherwise; the audio canary checks whichever is chosen.
+    in_video = False if vllm else settings.get("use_audio_in_video", True)
     return OmniServerModel(
         name=name,
         base_url=server_url,
         model_name=settings.get("model_name"),
-        expected_backend=None if ":" in backend else backend,
+        expected_backend=None if ":" in backend or vllm else backend,
         max_tokens=max_tokens,
         temperature=_float(settings, "temperature", 0.0) or 0.0,
         top_p=_float(settings, "top_p", None),
@@ -216,6 +250,8 @@ def _served_model(name: str, settings: dict[str, Any], config: Config) -> Model:
         min_pixels=_int_or_none(settings, "video_min_pixels"),
         max_pixels=_int_or_none(settings, "video_max_pixels"),
         media_transport=str(settings.get("media_transport") or "upload"),
+        audio_format=str(settings.get("audio_format") or ("wav" if vllm else "original")),
+        engine=engine,
         timeout_s=float(settings.get("timeout_s", 600)),
         max_retries=config.runtime.max_retries,
         launch=launch,

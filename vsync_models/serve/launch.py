@@ -15,6 +15,10 @@ and if the process exits or the timeout passes it stops the process and raises
 :class:`ServerStartError` with the tail of the server's log. The server runs in its own process
 group, so :func:`stop_server` (SIGTERM, then SIGKILL after a grace period) also ends anything it
 started. :func:`probe_health` checks an already-running server (``server_url`` in the config).
+
+:func:`launch` and :func:`wait_until_ready` are the engine-neutral part, shared with ``vllm serve``
+(:mod:`vsync_models.serve.vllm_engine`): a large checkpoint can take many minutes to load, so the
+wait reports progress (elapsed time and the last log line) through a callback while it lasts.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,20 +41,30 @@ import requests
 from vsync_models.errors import ConfigError
 
 __all__ = [
+    "DEFAULT_STARTUP_TIMEOUT_S",
     "ServerProcess",
     "ServerStartError",
+    "launch",
     "log_tail",
     "port_is_free",
     "probe_health",
     "serve_command",
     "start_server",
     "stop_server",
+    "wait_until_ready",
 ]
 
-DEFAULT_STARTUP_TIMEOUT_S = 900.0
-"""Loading a 30B checkpoint from a cold disk takes minutes; a tiny one takes seconds."""
+DEFAULT_STARTUP_TIMEOUT_S = 1800.0
+"""Loading a 30B checkpoint from a cold disk takes minutes (vLLM start-ups over 8 minutes are
+reported on H200s); a tiny one takes seconds. ``models.<name>.startup_timeout`` overrides it."""
+
+PROGRESS_EVERY_S = 30.0
+"""How often a long start-up says that it is still waiting."""
 
 _POLL_S = 0.2
+
+Progress = Callable[[str], None]
+"""Receives one human-readable line while a server is starting."""
 
 
 class ServerStartError(ConfigError):
@@ -138,6 +152,7 @@ def start_server(
     env: Mapping[str, str] | None = None,
     startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S,
     python: str | None = None,
+    progress: Progress | None = None,
 ) -> ServerProcess:
     """Start a server and wait until it is healthy; raise :class:`ServerStartError` if it is not.
 
@@ -158,49 +173,113 @@ def start_server(
         extra_args=extra_args,
         python=python,
     )
+
+    def reported_url() -> str | None:
+        with contextlib.suppress(ValueError, OSError, KeyError, TypeError):
+            return str(json.loads(ready_file.read_text(encoding="utf-8"))["url"])
+        return None
+
+    try:
+        return launch(
+            cmd,
+            log_path=log_path,
+            env=env,
+            find_url=reported_url,
+            is_ready=lambda url: probe_health(url) is not None,
+            startup_timeout_s=startup_timeout_s,
+            progress=progress,
+        )
+    finally:
+        ready_file.unlink(missing_ok=True)
+
+
+def launch(
+    cmd: Sequence[str],
+    *,
+    log_path: Path,
+    env: Mapping[str, str] | None,
+    find_url: Callable[[], str | None],
+    is_ready: Callable[[str], bool],
+    startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S,
+    progress: Progress | None = None,
+) -> ServerProcess:
+    """Run ``cmd`` in its own process group, logging to ``log_path``, and wait until it serves.
+
+    ``find_url`` says where the server listens (``None`` while it does not know yet), ``is_ready``
+    whether it answers there. On any failure the process is stopped and :class:`ServerStartError`
+    carries the tail of its log.
+    """
+    cmd = [str(c) for c in cmd]
+    log_path = Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         log.write(f"$ {' '.join(cmd)}\n".encode())
         log.flush()
-        process = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=dict(env) if env is not None else None,
-            start_new_session=True,
-        )
+        try:
+            process = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(env) if env is not None else None,
+                start_new_session=True,
+            )
+        except OSError as exc:  # e.g. the executable is not installed
+            raise ServerStartError(f"cannot run {cmd[0]!r}: {exc.strerror or exc}") from None
     server = ServerProcess(url="", process=process, log_path=log_path, command=cmd)
     try:
-        server.url = _wait_until_healthy(process, ready_file, log_path, startup_timeout_s)
+        server.url = wait_until_ready(
+            process,
+            log_path,
+            startup_timeout_s,
+            find_url=find_url,
+            is_ready=is_ready,
+            progress=progress,
+        )
     except BaseException:
         stop_server(server)
         raise
-    finally:
-        ready_file.unlink(missing_ok=True)
     return server
 
 
-def _wait_until_healthy(
-    process: subprocess.Popen[bytes], ready_file: Path, log_path: Path, timeout_s: float
+def wait_until_ready(
+    process: subprocess.Popen[bytes],
+    log_path: Path,
+    timeout_s: float,
+    *,
+    find_url: Callable[[], str | None],
+    is_ready: Callable[[str], bool],
+    progress: Progress | None = None,
+    progress_every_s: float = PROGRESS_EVERY_S,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> str:
-    deadline = time.monotonic() + timeout_s
+    """Poll until the server answers; its URL. Every ``progress_every_s`` ``progress`` hears how
+    long the wait has lasted and the server's last log line, so a slow load is visibly alive."""
+    start = clock()
+    next_report = start + progress_every_s
     url: str | None = None
-    while time.monotonic() < deadline:
+    while (now := clock()) - start < timeout_s:
         code = process.poll()
         if code is not None:
             raise ServerStartError(
                 f"the model server exited with status {code} before it was ready; "
                 f"log {log_path}, last lines:\n{log_tail(log_path)}"
             )
-        if url is None and ready_file.is_file():
-            with contextlib.suppress(ValueError, OSError):
-                url = json.loads(ready_file.read_text(encoding="utf-8"))["url"]
-        if url is not None and probe_health(url, timeout_s=2.0) is not None:
+        if url is None:
+            url = find_url()
+        if url is not None and is_ready(url):
             return url
-        time.sleep(_POLL_S)
+        if progress is not None and now >= next_report:
+            progress(
+                f"still waiting for the model server: {now - start:.0f}s of {timeout_s:g}s; "
+                f"log {log_path}: {log_tail(log_path, lines=1, max_chars=200)}"
+            )
+            next_report = now + progress_every_s
+        sleep(_POLL_S)
     raise ServerStartError(
-        f"the model server did not become healthy within {timeout_s:g}s; "
-        f"log {log_path}, last lines:\n{log_tail(log_path)}"
+        f"the model server did not become ready within {timeout_s:g}s "
+        f"(models.<name>.startup_timeout raises the limit); log {log_path}, last lines:\n{log_tail(log_path)}"
     )
 
 

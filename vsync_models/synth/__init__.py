@@ -59,6 +59,15 @@ Why one modality cannot answer, checked by :mod:`.oracles`
     utterances all last 1.8 s (no duration matching); asked slots, answer identities, answer
     positions on screen and answer letters are dealt evenly (:class:`.rng.Balancer`).
 
+Levels 2 and 3 (:mod:`.timed_plan`, :mod:`.timed`, :mod:`.timed_oracles`)
+    The same clips (no props), but the speaker of each slot is drawn independently of the mouthing
+    square and of the mouth onsets, so the picture is the same whoever speaks. Level 2 asks *when*
+    a named character speaks (interval, instant) and *who* speaks at a given time (choice); level 3
+    cuts each clip after every slot (one mp4 per prefix) and asks whether the assistant should
+    speak now: yes exactly when the character who just spoke looks at the camera (eyes wide,
+    :func:`.layout.eye_box`, :func:`.measure.eye_changes`). ``--level 2|3`` on ``generate``;
+    ``oracles`` reads the level from the manifest.
+
 Modules: :mod:`.tts` speech + word timings, :mod:`.speech` exact-length sentences,
 :mod:`.plan` timelines, :mod:`.items` questions, :mod:`.truth` ground-truth records,
 :mod:`.render` + :mod:`.props` drawing, :mod:`.encode` byte-stable mp4, :mod:`.level1` the set

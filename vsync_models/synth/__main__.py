@@ -1,4 +1,4 @@
-"""Command line: ``generate`` a level-1 set, or run the ``oracles`` on one (or on a planned set)."""
+"""Command line: ``generate`` a level-1/2/3 set, or run the ``oracles`` on one (or on a planned set)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from vsync_models.synth.oracles import cases, evaluate, format_table
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vsync_models.synth", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    gen = commands.add_parser("generate", help="write a level-1 set (dataset.json, videos/, manifest.json)")
+    gen = commands.add_parser("generate", help="write a set (dataset.json, videos/, manifest.json)")
+    gen.add_argument("--level", type=int, choices=(1, 2, 3), default=1, help="which level (default 1)")
     gen.add_argument("--seed", type=int, default=0, help="same seed, same set (default 0)")
     gen.add_argument(
         "--clips", "--n", dest="clips", type=int, default=80, help="number of clips (default 80)"
@@ -31,13 +32,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--plan", type=int, metavar="N", help="instead: plan N fresh clips in memory (no rendering)"
     )
     orc.add_argument("--seed", type=int, default=0, help="seed for --plan (default 0)")
+    orc.add_argument(
+        "--level", type=int, choices=(1, 2, 3), default=None, help="level for --plan (default: 1)"
+    )
     orc.add_argument("--all", action="store_true", help="also list every strategy's accuracy")
     args = parser.parse_args(argv)
 
     if args.command == "generate":
         if args.clips < 1:
             parser.error("--clips must be at least 1")
-        summary = generate(args.out, seed=args.seed, n_clips=args.clips)
+        if args.level == 1:
+            summary = generate(args.out, seed=args.seed, n_clips=args.clips)
+        else:
+            from vsync_models.synth.timed import generate_timed
+
+            summary = generate_timed(args.out, args.level, seed=args.seed, n_clips=args.clips)
         print(
             f"wrote {summary.clips} clips, {summary.items} items, {summary.total_bytes / 1e6:.2f} MB "
             f"to {summary.out_dir} in {summary.seconds:.1f} s"
@@ -51,6 +60,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         (clip,) = [c for c in manifest["clips"] if c["video_path"] == args.clip]
         frame_strip(args.dataset / "videos" / args.clip, interesting_frames(clip)).save(args.out)
         print(f"wrote {args.out}")
+        return 0
+
+    level = args.level
+    if args.plan is None:
+        manifest = json.loads((args.dataset / "manifest.json").read_text(encoding="utf-8"))
+        level = manifest.get("level", 1)
+    if level in (2, 3):
+        from vsync_models.synth.timed_oracles import evaluate_timed, format_timed, timed_cases
+
+        if args.plan is not None:
+            from vsync_models.synth.timed import build_timed_items, timed_truth
+            from vsync_models.synth.timed_plan import plan_timed
+
+            plans = plan_timed(args.seed, args.plan, level)
+            items, clips = build_timed_items(plans, args.seed), [timed_truth(p) for p in plans]
+        else:
+            items = json.loads((args.dataset / "dataset.json").read_text(encoding="utf-8"))
+            clips = manifest["clips"]
+        timed = evaluate_timed(timed_cases(items, clips))
+        print(format_timed(timed))
+        if args.all:
+            for r in timed:
+                for name, acc in sorted(r.strategies.items(), key=lambda kv: -kv[1]):
+                    print(f"{r.task:16} {r.modality:6} {100 * acc:5.1f}%  {name}")
         return 0
 
     if args.plan is not None:

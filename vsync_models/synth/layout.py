@@ -25,6 +25,7 @@ __all__ = [
     "Box",
     "Character",
     "character_centre",
+    "eye_box",
     "mouth_box",
     "mouth_centre",
 ]
@@ -99,4 +100,16 @@ def mouth_box(position: int) -> Box:
         y - MOUTH_MAX_HALF_HEIGHT - 1,
         x + MOUTH_HALF_WIDTH + 2,
         y + MOUTH_MAX_HALF_HEIGHT + 2,
+    )
+
+
+def eye_box(position: int) -> tuple[int, int, int, int]:
+    """The box both eyes of ``position`` fit in, wide open (for measuring who looks at the camera)."""
+    cx, cy = character_centre(position)
+    r = CHARACTER_RADIUS
+    return (
+        int(cx - 0.55 * r) - 1,
+        int(cy - 0.2 * r - 0.22 * r) - 1,
+        int(cx + 0.55 * r) + 2,
+        int(cy - 0.2 * r + 0.22 * r) + 2,
     )

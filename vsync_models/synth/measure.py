@@ -12,9 +12,9 @@ from pathlib import Path
 import av
 import numpy as np
 
-from vsync_models.synth.layout import FPS, POSITIONS, PROP_BOXES, mouth_box
+from vsync_models.synth.layout import FPS, POSITIONS, PROP_BOXES, eye_box, mouth_box
 
-__all__ = ["decode", "mouth_darkness", "prop_change_frames", "rms_per_frame"]
+__all__ = ["decode", "eye_changes", "mouth_darkness", "prop_change_frames", "rms_per_frame"]
 
 _INK_MAX = 90
 """A pixel is mouth ink when no channel exceeds this (ink is (35, 25, 25); faces are brighter)."""
@@ -63,4 +63,17 @@ def prop_change_frames(frames: np.ndarray, min_pixels: int = 20) -> dict[str, in
         diff = np.abs(frames[:, y0:y1, x0:x1].astype(np.int16) - first[y0:y1, x0:x1]).max(axis=3)
         changed = np.flatnonzero((diff > 48).sum(axis=(1, 2)) >= min_pixels)
         out[kind] = int(changed[0]) if len(changed) else None
+    return out
+
+
+def eye_changes(frames: np.ndarray) -> np.ndarray:
+    """``(n_frames, 4)``: pixels of each position's eye box that differ from frame 0 by more than 48
+    in some channel; level 3's "looks at the camera" (wide eyes) changes ~100 of them, nothing else
+    any."""
+    first = frames[0].astype(np.int16)
+    out = np.empty((len(frames), POSITIONS))
+    for p in range(POSITIONS):
+        x0, y0, x1, y1 = eye_box(p)
+        diff = np.abs(frames[:, y0:y1, x0:x1].astype(np.int16) - first[y0:y1, x0:x1]).max(axis=3)
+        out[:, p] = (diff > 48).sum(axis=(1, 2))
     return out

@@ -23,11 +23,22 @@ from vsync_models.synth.layout import (
     WIDTH,
     Character,
     character_centre,
+    eye_box,
     mouth_centre,
 )
 from vsync_models.synth.props import Event, PropState, draw_props, prop_state
 
-__all__ = ["FPS", "HEIGHT", "ROSTER", "WIDTH", "Character", "mouth_openness", "render_frames"]
+__all__ = [
+    "FPS",
+    "HEIGHT",
+    "ROSTER",
+    "WIDTH",
+    "Character",
+    "Look",
+    "eye_box",
+    "mouth_openness",
+    "render_frames",
+]
 
 _WHITE = (250, 250, 250)
 _SHAPES = frozenset(c.shape for c in ROSTER)
@@ -60,13 +71,21 @@ def mouth_openness(
     return opening
 
 
+Look = tuple[int, int, int]
+"""``(position, first_frame, end_frame)``: that character looks straight at the camera, eyes wide."""
+
+
 def render_frames(
-    cast: Sequence[Character], openness: np.ndarray, events: Sequence[Event] = ()
+    cast: Sequence[Character],
+    openness: np.ndarray,
+    events: Sequence[Event] = (),
+    looks: Sequence[Look] = (),
 ) -> Iterator[np.ndarray]:
     """Yield one RGB ``(HEIGHT, WIDTH, 3)`` uint8 frame per column of ``openness``.
 
     ``cast`` stands left to right at positions 0..3; row ``i`` of ``openness`` is the mouth of
-    ``cast[i]``.
+    ``cast[i]``. During a ``look`` (level 3's turn-yielding cue) that character's eyes are drawn
+    wide open with large pupils straight ahead; without looks the frames are exactly level 1's.
     """
     if len(cast) != POSITIONS or openness.shape[0] != POSITIONS:
         raise ValueError(f"need {POSITIONS} characters and openness rows, got {len(cast)}, {openness.shape}")
@@ -86,7 +105,20 @@ def render_frames(
         frame = bases[state].copy()
         for painter, amount in zip(mouths, column, strict=True):
             frame[painter.mask(float(amount))] = INK
+        for position, first, end in looks:
+            if first <= frame_index < end:
+                _draw_wide_eyes(frame, position, xx, yy)
         yield frame
+
+
+def _draw_wide_eyes(img: np.ndarray, position: int, xx: np.ndarray, yy: np.ndarray) -> None:
+    cx, cy = character_centre(position)
+    r = CHARACTER_RADIUS
+    for side in (-1, 1):
+        ex, ey = cx + side * 0.3 * r, cy - 0.2 * r
+        img[_disc(xx, yy, ex, ey, 0.22 * r)] = INK
+        img[_disc(xx, yy, ex, ey, 0.19 * r)] = _WHITE
+        img[_disc(xx, yy, ex, ey, 0.11 * r)] = INK
 
 
 def _draw_characters(cast: Sequence[Character], xx: np.ndarray, yy: np.ndarray) -> np.ndarray:

@@ -1,0 +1,117 @@
+"""Level-2/3 dataset format: answer types, truths inside the clip, every problem reported at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support import REPO, write_dataset
+from vsync_models.config import Config, LevelConfig, load_config
+from vsync_models.dataset import load_dataset, probe_duration
+from vsync_models.errors import ConfigError, DatasetError
+from vsync_models.levels import load_timed_levels, scoring_settings
+
+
+def timed(i: int, **fields) -> dict:
+    item = {
+        "id": f"t{i}",
+        "video_path": "clip.mp4",
+        "question": "When is the voice of the red circle heard?",
+        "answer_type": "interval",
+        "answer": [1.0, 2.8],
+        "duration": 10.0,
+    }
+    item.update(fields)
+    return item
+
+
+def test_each_answer_type_loads_with_its_typed_truth(tmp_path: Path) -> None:
+    items = [
+        timed(0),
+        timed(1, answer_type="instant", answer=3),
+        timed(2, answer_type="yesno", answer="Yes"),
+        timed(3, answer_type="yesno", answer=False),
+        timed(4, answer_type="choice", options=["A. x", "B. y"], correct_answer="B", answer=None),
+    ]
+    data = load_dataset(write_dataset(tmp_path, items), level=2)
+    assert data.level == 2
+    assert [it.answer for it in data] == [(1.0, 2.8), 3.0, "yes", "no", None]
+    assert [it.correct_answer for it in data] == ["1-2.8 s", "3 s", "yes", "no", "B"]
+    assert all(it.level == 2 and it.duration == 10.0 for it in data)
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    items = [
+        timed(0, answer=[3.0, 2.0]),
+        timed(1, answer=[5.0, 12.0]),
+        timed(2, answer_type="instant", answer=-1),
+        timed(3, answer_type="yesno", answer="maybe"),
+        timed(4, answer_type="span"),
+        timed(5, options=["A. x"]),
+        timed(6, answer="1-2"),
+        timed(7, level=3),
+        timed(8, duration=0),
+        {k: v for k, v in timed(9).items() if k != "answer"},
+    ]
+    with pytest.raises(DatasetError) as info:
+        load_dataset(write_dataset(tmp_path, items), level=2)
+    text = "\n".join(info.value.problems)
+    for needle in (
+        "id='t0'): answer interval must have start < end, got [3, 2]",
+        "id='t1'): answer [5, 12] is outside the clip (0-10 s)",
+        "id='t2'): answer -1 s is outside the clip",
+        "id='t3'): answer must be 'yes' or 'no'",
+        "id='t4'): answer_type 'span' must be one of choice, interval, instant, yesno",
+        "id='t5'): options are only for answer_type 'choice'",
+        "id='t6'): answer must be [start, end] in seconds",
+        "id='t7'): level 3 item in a level-2 dataset",
+        "id='t8'): duration must be > 0 seconds",
+        "id='t9'): missing field 'answer'",
+    ):
+        assert needle in text
+    assert len(info.value.problems) == 10
+
+
+def test_level_one_stays_multiple_choice(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="level-1 items are multiple choice"):
+        load_dataset(write_dataset(tmp_path, [timed(0)]), level=1)
+
+
+def test_duration_is_read_from_the_clip_when_absent(tmp_path: Path) -> None:
+    clip = REPO / "data" / "level_2" / "videos" / "clip_0001.mp4"
+    seconds, problem = probe_duration(clip)
+    assert problem is None and seconds == pytest.approx(11.36, abs=0.1)
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "videos" / "clip.mp4").write_bytes(clip.read_bytes())
+    item = {k: v for k, v in timed(0, answer=[1.0, 11.0]).items() if k != "duration"}
+    data = load_dataset(write_dataset(tmp_path, [item]), level=2)
+    assert data.items[0].duration == pytest.approx(11.36, abs=0.1)
+    bad = {k: v for k, v in timed(1, answer=[1.0, 30.0]).items() if k != "duration"}
+    with pytest.raises(DatasetError, match="outside the clip"):
+        load_dataset(write_dataset(tmp_path, [bad]), level=2)
+
+
+def test_unreadable_clip_without_duration_is_a_problem(tmp_path: Path) -> None:
+    item = {k: v for k, v in timed(0).items() if k != "duration"}
+    with pytest.raises(DatasetError, match=r"cannot read the duration of clip\.mp4"):
+        load_dataset(write_dataset(tmp_path, [item]), level=2)
+
+
+def test_levels_load_when_present_and_configured_paths_must_exist(tmp_path: Path) -> None:
+    write_dataset(tmp_path / "data" / "level_3", [timed(0, answer_type="yesno", answer="no")])
+    loaded = load_timed_levels(Config(), lambda v: tmp_path / v)
+    assert [d.level for d in loaded] == [3]  # level 2's default directory is absent: not run
+    missing = Config(levels={2: LevelConfig(dataset_path="elsewhere/level_2")})
+    with pytest.raises(DatasetError, match="dataset file not found"):
+        load_timed_levels(missing, lambda v: tmp_path / v)
+
+
+def test_scoring_thresholds_come_from_the_config(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("benchmark:\n  level2:\n    iou_threshold: 0.3\n    tolerance_s: 1\n", encoding="utf-8")
+    settings = scoring_settings(load_config(cfg, environ={}))
+    assert (settings.iou_threshold, settings.tolerance_s) == (0.3, 1.0)
+    assert scoring_settings(Config()).iou_threshold == 0.5
+    with pytest.raises(ConfigError, match="iou_threshold must be in"):
+        scoring_settings(Config(levels={2: LevelConfig(iou_threshold=1.5)}))

@@ -1,0 +1,182 @@
+"""V-SYNC-Synth levels 2 and 3: the design holds, the shipped sets are what their manifests say,
+one modality alone stays at chance, and av_sync answers from the media."""
+
+from __future__ import annotations
+
+import collections
+import copy
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import REPO
+from vsync_models.dataset import load_dataset
+from vsync_models.evaluate import Evaluator
+from vsync_models.media import MediaPreparer
+from vsync_models.models.av_sync import AVSyncModel
+from vsync_models.prompts import PromptSettings
+from vsync_models.synth.layout import ROSTER
+from vsync_models.synth.measure import decode, eye_changes
+from vsync_models.synth.timed import build_timed_items, timed_truth
+from vsync_models.synth.timed_oracles import CHANCE, evaluate_timed, timed_cases
+from vsync_models.synth.timed_plan import LEVEL2_TASKS, plan_timed
+from vsync_models.types import Modality, Outcome
+
+DATA = {level: REPO / "data" / f"level_{level}" for level in (2, 3)}
+
+
+def shipped(level: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    root = DATA[level]
+    items = json.loads((root / "dataset.json").read_text(encoding="utf-8"))
+    return items, json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+
+
+def planned(level: int, n: int, seed: int = 5) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    plans = plan_timed(seed, n, level)
+    return build_timed_items(plans, seed), [timed_truth(p) for p in plans]
+
+
+def cells(items: list[dict[str, Any]], clips: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
+    return {(r.task, r.modality): r for r in evaluate_timed(timed_cases(items, clips))}
+
+
+def test_level2_everyone_speaks_once_and_asked_slots_are_balanced() -> None:
+    plans = plan_timed(3, 40, 2)
+    for p in plans:
+        assert sorted(c.name for c in (p.speaker(k) for k in range(4))) == sorted(c.name for c in ROSTER)
+        s = p.clip.slots[p.asked_slots["who_at_time"]]
+        assert all(m.start_frame < p.probe_frame < m.end_frame for m in s.mouthing)  # every mouth moves
+    for task in LEVEL2_TASKS:
+        counts = collections.Counter(p.asked_slots[task] for p in plans)
+        assert max(counts.values()) - min(counts.values()) <= 1, task
+
+
+def test_level3_two_yes_per_clip_and_cuts_in_the_silence_after_each_slot() -> None:
+    for p in plan_timed(3, 30, 3):
+        assert sum(p.speak(k) for k in range(4)) == 2
+        for k, cut in enumerate(p.cuts):
+            slot = p.clip.slots[k]
+            assert slot.last_frame < cut
+            if k + 1 < 4:
+                assert cut < p.clip.slots[k + 1].first_frame
+            looker, first, _ = p.looks[k]
+            assert first <= cut - 1 and (looker == p.speaker(k)) == p.speak(k)
+
+
+def test_planning_is_deterministic_and_levels_use_their_own_streams() -> None:
+    a, b = planned(2, 6), planned(2, 6)
+    assert a == b
+    assert planned(3, 6)[0] != planned(2, 6)[0]
+
+
+@pytest.mark.parametrize("level", [2, 3])
+def test_shipped_set_matches_its_manifest_and_regenerates_from_its_seed(level: int) -> None:
+    items, manifest = shipped(level)
+    root = DATA[level]
+    assert hashlib.sha256((root / "dataset.json").read_bytes()).hexdigest() == manifest["dataset_sha256"]
+    files = [f for clip in manifest["clips"] for f in clip["files"]]
+    for f in files:
+        data = (root / "videos" / f["video_path"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == f["sha256"] and len(data) == f["bytes"]
+    assert sorted(p.name for p in (root / "videos").iterdir()) == sorted(f["video_path"] for f in files)
+    plans = plan_timed(manifest["seed"], manifest["n_clips"], level)
+    assert build_timed_items(plans, manifest["seed"]) == items
+    total = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    assert total <= 6_000_000  # "a few MB", like level 1
+    data = load_dataset(root, level=level)
+    assert len(data) == len(items) and all(it.level == level for it in data)
+
+
+def test_shipped_level3_answers_are_balanced() -> None:
+    items, _ = shipped(3)
+    answers = collections.Counter(it["answer"] for it in items)
+    assert answers["yes"] == answers["no"]
+
+
+@pytest.mark.parametrize("level", [2, 3])
+def test_one_modality_alone_is_at_chance_on_the_shipped_set(level: int) -> None:
+    items, manifest = shipped(level)
+    for (task, modality), r in cells(items, manifest["clips"]).items():
+        if modality == "joint":
+            assert r.accuracy == 1.0, task
+            continue
+        chance = CHANCE[task]
+        margin = 3 * (chance * (1 - chance) / r.n) ** 0.5  # best of many strategies: noise, not signal
+        assert r.accuracy <= chance + margin, (task, modality, r.strategy, r.accuracy)
+
+
+@pytest.mark.parametrize("level", [2, 3])
+def test_one_modality_alone_is_at_chance_on_a_large_planned_set(level: int) -> None:
+    items, clips = planned(level, 1500 if level == 2 else 800)
+    for (task, modality), r in cells(items, clips).items():
+        if modality == "joint":
+            assert r.accuracy == 1.0 and r.n >= 1000
+        else:
+            assert r.accuracy <= CHANCE[task] + 0.04, (task, modality, r.strategy, r.accuracy)
+
+
+def test_the_oracles_catch_planted_leaks() -> None:
+    # Video: the speaker's mouth always moves first in its slot.
+    items, clips = planned(2, 200)
+    leaky = copy.deepcopy(clips)
+    for clip in leaky:
+        for slot in range(4):
+            moving = [m for m in clip["mouthing"] if m["slot"] == slot]
+            heard = next(m for m in moving if m["heard"])
+            first = min(moving, key=lambda m: m["start_s"])
+            for key in ("start_s", "end_s"):
+                heard[key], first[key] = first[key], heard[key]
+            clip["utterances"][slot]["start_s"] = heard["start_s"]
+    found = cells(items, leaky)
+    assert found["when_speaks", "video"].accuracy > 0.9 and found["who_at_time", "video"].accuracy > 0.9
+    assert found["when_speaks", "joint"].accuracy == 1.0
+    # Level 3: "yes" whenever the look comes from the leftmost character.
+    items3, clips3 = planned(3, 200)
+    for item in items3:
+        clip = next(c for c in clips3 if c["video_path"] == item["group"] + ".mp4")
+        leftmost = next(c["name"] for c in clip["cast"] if c["position"] == 0)
+        item["answer"] = "yes" if clip["looks"][item["truth"]["slot"]]["character"] == leftmost else "no"
+    assert cells(items3, clips3)["speak_now", "video"].accuracy == 1.0
+
+
+def test_the_look_is_visible_only_on_the_looker_and_only_while_it_looks() -> None:
+    items, manifest = shipped(3)
+    item = next(it for it in items if it["truth"]["slot"] == 2)
+    clip = next(c for c in manifest["clips"] if c["video_path"] == item["group"] + ".mp4")
+    frames, _, _ = decode(DATA[3] / "videos" / item["video_path"])
+    changes = eye_changes(frames)
+    where = {c["name"]: c["position"] for c in clip["cast"]}
+    spans = [
+        (where[lk["character"]], round(lk["start_s"] * 25), round(lk["end_s"] * 25)) for lk in clip["looks"]
+    ]
+    for f in range(len(frames)):
+        if any(abs(f - edge) <= 1 for _, a, b in spans for edge in (a, b)):
+            continue  # the encoder may smear a look over a neighbouring frame
+        looking = {p for p, a, b in spans if a <= f < b}
+        for p in range(4):
+            assert (changes[f, p] >= 60) == (p in looking), (f, p, changes[f, p])
+
+
+@pytest.mark.parametrize("level", [2, 3])
+def test_av_sync_answers_from_the_media(level: int, tmp_path: Path) -> None:
+    data = load_dataset(DATA[level], level=level)
+    from vsync_models.config import Config
+    from vsync_models.prompts import prompt_settings
+
+    evaluator = Evaluator(
+        AVSyncModel(),
+        PromptSettings(),
+        MediaPreparer(tmp_path),
+        level_prompts={level: prompt_settings(Config(), level, "av_sync")},
+    )
+    sample = data.items[:12]
+    avt = [evaluator.evaluate(it, Modality.AVT) for it in sample]
+    assert all(r.outcome is Outcome.CORRECT for r in avt), [
+        r.response.text for r in avt if r.outcome is not Outcome.CORRECT
+    ]
+    for modality in (Modality.VT, Modality.AT):
+        for r in (evaluator.evaluate(it, modality) for it in sample):
+            assert "guess" in r.response.text and r.outcome is not Outcome.UNPARSEABLE

@@ -1,0 +1,185 @@
+"""``av_sync`` on levels 2 and 3: the same measurements (speech windows, mouth-vs-loudness
+correlation, and the eyes), asked *when* instead of *who*.
+
+- "When is the voice of X heard?" → the speech window in which X's mouth follows the loudness
+  best → ``from <start> s to <end> s``; "At what time does X start speaking?" → its start.
+- "Which character is speaking at T s?" → the window holding T → whose mouth follows it.
+- "Should you start speaking now?" (a prefix) → the last speech window → who spoke it; the
+  character whose eyes changed at the last frame looks at the camera; yes iff they are the same.
+
+Like level 1 it perceives only through the request's media view; with a stream withheld it
+guesses among what it *can* perceive (:func:`guess_timed`): a speech window heard (``at``) or a
+stretch in which the named character's mouth moves (``vt``), yes or no at random; so its
+single-modality accuracy is that of an informed guess, the chance the oracles measure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from vsync_models.models.av_sync import (
+    _UTTERANCE_FRAMES,
+    _Audio,
+    _correlation,
+    _norm,
+    _option_texts,
+    _Undecided,
+    _Video,
+)
+from vsync_models.synth.layout import FPS, POSITIONS, ROSTER
+from vsync_models.types import Request
+
+if TYPE_CHECKING:
+    from vsync_models.models.av_sync import AVSyncModel
+
+__all__ = ["decide_timed", "guess_timed"]
+
+_LOOK_PIXELS = 30
+"""Eye-box pixels that must differ from frame 0 for a character to count as looking at the camera."""
+_VOICED = 0.15
+"""Envelope level (of its maximum 1) above which a frame counts as speech."""
+_TIME = re.compile(r"(\d+(?:\.\d+)?)\s*s\b")
+
+
+def _kind(question: str) -> str | None:
+    q = question.lower()
+    if "voice of" in q and "heard" in q:
+        return "interval"
+    if "start speaking?" in q and "at what time" in q:
+        return "instant"
+    if q.startswith("which character is speaking at"):
+        return "who_at_time"
+    if "should you start speaking now" in q:
+        return "yesno"
+    return None
+
+
+def _named(question: str) -> str:
+    found = [c.name for c in ROSTER if _norm(c.name) in _norm(question)]
+    if len(found) != 1:
+        raise _Undecided("the question does not name exactly one character")
+    return found[0]
+
+
+def _perceive(model: AVSyncModel, request: Request) -> tuple[_Video, _Audio]:
+    audio = model._audio(request)
+    if audio is None:
+        raise _Undecided("this request withholds the audio the question needs")
+    video = model._video(request)
+    if video is None:
+        raise _Undecided("this request withholds the frames the question needs")
+    return video, audio
+
+
+def _r(video: _Video, audio: _Audio, position: int, window: tuple[int, int]) -> float:
+    s, e = window[0], min(window[1], len(video.mouths), len(audio.envelope))
+    return _correlation(video.mouths[s:e, position], audio.envelope[s:e])
+
+
+def _speaker(video: _Video, audio: _Audio, window: tuple[int, int]) -> int:
+    return int(np.argmax([_r(video, audio, p, window) for p in range(POSITIONS)]))
+
+
+def decide_timed(model: AVSyncModel, request: Request) -> tuple[str, str] | None:
+    """``(answer text, reason)`` for a level-2/3 question, ``None`` for any other question."""
+    kind = _kind(request.question)
+    if kind is None:
+        return None
+    video, audio = _perceive(model, request)
+    if kind == "yesno":
+        return _speak_now(video, audio)
+    if len(audio.windows) != 4:
+        raise _Undecided(f"found {len(audio.windows)} speech windows, not 4")
+    if kind == "who_at_time":
+        m = _TIME.search(request.question)
+        if m is None:
+            raise _Undecided("the question names no time")
+        frame = float(m.group(1)) * FPS
+        window = min(
+            audio.windows,
+            key=lambda w: 0 if w[0] <= frame < w[1] else min(abs(frame - w[0]), abs(frame - w[1])),
+        )
+        name = video.names[_speaker(video, audio, window)]
+        hits = [letter for letter, text in _option_texts(request.options) if _norm(text) == _norm(name)]
+        if len(hits) != 1:
+            raise _Undecided(f"no single option names {name}")
+        return hits[0], f"{name}'s mouth follows the voice heard then"
+    name = _named(request.question)
+    if name not in video.names:
+        raise _Undecided(f"{name} is not on screen")
+    position = video.names.index(name)
+    s, e = max(audio.windows, key=lambda w: _r(video, audio, position, w))
+    why = f"{name}'s mouth follows the voice best in this speech window"
+    if kind == "instant":
+        return f"{s / FPS:.2f} s", why
+    return f"from {s / FPS:.2f} s to {e / FPS:.2f} s", why
+
+
+def _speak_now(video: _Video, audio: _Audio) -> tuple[str, str]:
+    voiced = np.flatnonzero(audio.envelope > _VOICED)
+    if len(voiced) == 0:
+        return "no", "nobody has spoken yet"
+    end = int(voiced[-1]) + 1
+    window = (max(0, end - _UTTERANCE_FRAMES), end)
+    speaker = _speaker(video, audio, window)
+    if video.eyes is None or len(video.eyes) == 0:
+        raise _Undecided("the eyes could not be measured")
+    last = video.eyes[-1]
+    looker = int(np.argmax(last)) if last.max() >= _LOOK_PIXELS else None
+    if looker is None:
+        return "no", f"{video.names[speaker]} spoke last and nobody looks at the camera"
+    if looker == speaker:
+        return "yes", f"{video.names[speaker]} spoke last and now looks at the camera"
+    return "no", f"{video.names[speaker]} spoke last, but {video.names[looker]} looks at the camera"
+
+
+def guess_timed(model: AVSyncModel, request: Request, reason: str) -> str:
+    """An informed guess from the stream that is there (see the module docstring), said to be one."""
+    key = f"{model.seed}|{request.item_id}|{request.modality.value}|{request.question}"
+    rng = random.Random(hashlib.sha256(key.encode()).digest())
+    kind = _kind(request.question)
+    if kind is None:
+        return f"I cannot tell: {reason}."
+    if kind == "yesno":
+        return f"(a guess: {reason})\nAnswer: {rng.choice(['yes', 'no'])}"
+    candidates = _candidates(model, request)
+    if not candidates:
+        return f"I cannot tell: {reason}."
+    s, e = rng.choice(candidates)
+    answer = f"{s / FPS:.2f} s" if kind == "instant" else f"from {s / FPS:.2f} s to {e / FPS:.2f} s"
+    return f"(a guess: {reason})\nAnswer: {answer}"
+
+
+def _candidates(model: AVSyncModel, request: Request) -> list[tuple[int, int]]:
+    """Stretches the question could be about, from whichever stream the request carries."""
+    audio = model._audio(request)
+    if audio is not None:
+        return list(audio.windows)
+    video = model._video(request)
+    if video is None:
+        return []
+    try:
+        position = video.names.index(_named(request.question))
+    except (_Undecided, ValueError):
+        return []
+    return _bursts(video.mouths[:, position])
+
+
+def _bursts(mouth: np.ndarray, min_len: int = 20, bridge: int = 8) -> list[tuple[int, int]]:
+    """Stretches in which a mouth moves (short closures between words bridged)."""
+    if len(mouth) == 0:
+        return []
+    closed = float(np.median(mouth[:3]))
+    active = mouth > closed + 0.02
+    spans: list[list[int]] = []
+    for i in np.flatnonzero(active):
+        if spans and i - spans[-1][1] <= bridge:
+            spans[-1][1] = int(i) + 1
+        else:
+            spans.append([int(i), int(i) + 1])
+    return [(s, min(s + _UTTERANCE_FRAMES, len(mouth))) for s, e in spans if e - s >= min_len]

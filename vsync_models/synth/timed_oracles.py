@@ -1,0 +1,244 @@
+"""Information-restricted oracles for levels 2 and 3: one modality alone stays at chance.
+
+Like the level-1 oracles (:mod:`.oracles`) they read only the generator's ground truth (an item
+and its clip's manifest record), cut down to what one modality could perceive:
+
+- **video**: where each character stands, every mouthing span and the sentence each mouth shapes
+  (a perfect lip reader), and level 3's looks; never the sound, never which mouthing was heard;
+- **audio**: the heard utterances (texts, exact start and end); never who said them;
+- **joint**: both; it must always be right, which checks the ground truth.
+
+Every question reduces to picking one *candidate*: a slot for "when does X speak" (the best a
+single modality can answer is a span it perceives: X's mouthing in that slot, or that slot's
+utterance; the right slot's gives IoU 1 and exact onset, any other IoU 0 and an error over 2 s,
+since slots never overlap), an option for "who speaks at t", yes or no for "speak now". A
+single-modality oracle is the best of a panel of strategies over features of the candidates
+(fixed: pick the largest / smallest value; learned: the rate at which candidates with that value
+were right in all *other* items of the task, leave-one-out), so any prior the generator leaks
+would show. Ties between k candidates are credited 1/k.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from vsync_models.synth.oracles import _credit, _loo_scores
+
+__all__ = [
+    "CHANCE",
+    "MODALITIES",
+    "TimedCase",
+    "TimedOracleResult",
+    "evaluate_timed",
+    "format_timed",
+    "timed_cases",
+]
+
+MODALITIES = ("video", "audio", "joint")
+CHANCE = {"when_speaks": 0.25, "speech_onset": 0.25, "who_at_time": 0.25, "speak_now": 0.5}
+
+Features = list[dict[str, Hashable]]
+"""Per candidate, feature name → value."""
+
+
+@dataclass(frozen=True)
+class TimedCase:
+    task: str
+    answer: int
+    """Index of the right candidate."""
+    views: dict[str, Features] = field(default_factory=dict)
+    """``"video"`` / ``"audio"``: what that modality perceives, per candidate."""
+    joint: list[bool] = field(default_factory=list)
+    """Per candidate, whether both views together say it is right."""
+
+
+@dataclass(frozen=True)
+class TimedOracleResult:
+    task: str
+    modality: str
+    n: int
+    accuracy: float
+    strategy: str
+    strategies: dict[str, float]
+
+
+def _rank(values: Sequence[float], x: float) -> int:
+    return sorted(values).index(x)
+
+
+def _slot_mouths(clip: Mapping[str, Any], slot: int) -> list[Mapping[str, Any]]:
+    return [m for m in clip["mouthing"] if m["slot"] == slot]
+
+
+def _mouth(clip: Mapping[str, Any], slot: int, name: str) -> Mapping[str, Any]:
+    return next(m for m in _slot_mouths(clip, slot) if m["character"] == name)
+
+
+def _heard(clip: Mapping[str, Any], slot: int) -> str:
+    """The speaker of ``slot``: the mouth that starts with the utterance and shapes its text (joint)."""
+    utt = clip["utterances"][slot]
+    return next(
+        m["character"]
+        for m in _slot_mouths(clip, slot)
+        if m["start_s"] == utt["start_s"] and m["text"] == utt["text"]
+    )
+
+
+def _video_slot_features(clip: Mapping[str, Any], slot: int, name: str) -> dict[str, Hashable]:
+    mouths = _slot_mouths(clip, slot)
+    onsets = [m["start_s"] for m in mouths]
+    mine = _mouth(clip, slot, name)
+    texts = [m["text"] for m in clip["mouthing"] if m["character"] == name]
+    return {
+        "slot": slot,
+        "onset_rank": _rank(onsets, mine["start_s"]),
+        "onset_offset": round(mine["start_s"] - min(onsets), 2),
+        "mouthed_text_repeats": texts.count(mine["text"]),
+    }
+
+
+def _audio_slot_features(clip: Mapping[str, Any], slot: int) -> dict[str, Hashable]:
+    utts = clip["utterances"]
+    texts = [u["text"] for u in utts]
+    gap = utts[slot]["start_s"] - (utts[slot - 1]["end_s"] if slot else 0.0)
+    return {"slot": slot, "text_count": texts.count(utts[slot]["text"]), "gap_before": round(gap, 2)}
+
+
+def _positions(clip: Mapping[str, Any]) -> dict[str, int]:
+    return {c["name"]: c["position"] for c in clip["cast"]}
+
+
+def _case(item: Mapping[str, Any], clip: Mapping[str, Any]) -> TimedCase:
+    task, truth = item["task"], item["truth"]
+    if task in ("when_speaks", "speech_onset"):
+        name = truth["speaker"]
+        slots = range(len(clip["utterances"]))
+        return TimedCase(
+            task,
+            truth["slot"],
+            {
+                "video": [_video_slot_features(clip, k, name) for k in slots],
+                "audio": [_audio_slot_features(clip, k) for k in slots],
+            },
+            [_heard(clip, k) == name for k in slots],
+        )
+    if task == "who_at_time":
+        slot = truth["slot"]
+        names = [o[3:] for o in item["options"]]
+        onsets = [m["start_s"] for m in _slot_mouths(clip, slot)]
+        where = _positions(clip)
+        video = [
+            {
+                "letter": i,
+                "name": n,
+                "position": where[n],
+                "onset_rank": _rank(onsets, _mouth(clip, slot, n)["start_s"]),
+            }
+            for i, n in enumerate(names)
+        ]
+        audio: Features = [{"letter": i, "name": n} for i, n in enumerate(names)]
+        return TimedCase(
+            task,
+            names.index(truth["speaker"]),
+            {"video": video, "audio": audio},
+            [n == _heard(clip, slot) for n in names],
+        )
+    if task == "speak_now":
+        slot = truth["slot"]
+        look = clip["looks"][slot]
+        onsets = [m["start_s"] for m in _slot_mouths(clip, slot)]
+        looker = look["character"]
+        earlier = [lk["character"] for lk in clip["looks"][:slot]]
+        seen = {
+            "slot": slot,
+            "looker_onset_rank": _rank(onsets, _mouth(clip, slot, looker)["start_s"]),
+            "looker_position": _positions(clip)[looker],
+            "looker_looked_before": looker in earlier,
+            "looker": looker,
+            "always": 0,
+        }
+        heard = _audio_slot_features(clip, slot) | {"utterances_so_far": slot + 1, "always": 0}
+        yes = _heard(clip, slot) == looker
+        # candidates: 0 = yes, 1 = no; a feature's key is (value, candidate) so "learned" learns P(yes | value)
+        return TimedCase(
+            task,
+            0 if item["answer"] == "yes" else 1,
+            {"video": [seen | {"says": c} for c in (0, 1)], "audio": [heard | {"says": c} for c in (0, 1)]},
+            [yes, not yes],
+        )
+    raise ValueError(f"unknown level-2/3 task {task!r}")
+
+
+def timed_cases(items: Sequence[Mapping[str, Any]], clips: Sequence[Mapping[str, Any]]) -> list[TimedCase]:
+    """Cases from a set's ``dataset.json`` items and ``manifest.json`` clips (or planned ones)."""
+    by_name = {c["video_path"]: c for c in clips}
+    out = []
+    for item in items:
+        clip = by_name[item["group"] + ".mp4"] if "group" in item else by_name[item["video_path"]]
+        out.append(_case(item, clip))
+    return out
+
+
+def _strategies(case: TimedCase, modality: str) -> list[str]:
+    names = sorted({k for cand in case.views[modality] for k in cand if k != "says"})
+    return names
+
+
+def _score_strategy(group: Sequence[TimedCase], modality: str, feature: str, mode: str) -> float:
+    if mode == "learned":
+        keys: list[list[Any]] = [
+            [(c.get(feature), c.get("says")) for c in case.views[modality]] for case in group
+        ]
+        scores = _loo_scores(keys, group)  # type: ignore[arg-type]
+    else:
+        sign = 1.0 if mode == "max" else -1.0
+        scores = []
+        for case in group:
+            values = [c.get(feature) for c in case.views[modality]]
+            if not all(isinstance(v, int | float) for v in values):
+                return 0.0
+            says = [c.get("says", 0) for c in case.views[modality]]
+            # yes/no: "max" of a number says yes when it is large; here a fixed threshold is not
+            # meaningful, so fixed modes only rank candidates (slot / option tasks).
+            if any(says):
+                return 0.0
+            scores.append([sign * float(v) for v in values])  # type: ignore[arg-type]
+    return statistics.fmean(_credit(s, c.answer) for s, c in zip(scores, group, strict=True))
+
+
+def evaluate_timed(cases: Sequence[TimedCase]) -> list[TimedOracleResult]:
+    """Per task x modality, the best strategy's accuracy (joint: the exact solver's)."""
+    by_task: dict[str, list[TimedCase]] = {}
+    for c in cases:
+        by_task.setdefault(c.task, []).append(c)
+    results = []
+    for task in [t for t in CHANCE if t in by_task]:
+        group = by_task[task]
+        for modality in MODALITIES:
+            if modality == "joint":
+                acc = statistics.fmean(_credit([float(x) for x in c.joint], c.answer) for c in group)
+                results.append(TimedOracleResult(task, modality, len(group), acc, "exact", {"exact": acc}))
+                continue
+            accs = {
+                f"{feature}:{mode}": _score_strategy(group, modality, feature, mode)
+                for feature in _strategies(group[0], modality)
+                for mode in ("max", "min", "learned")
+            }
+            best = max(accs, key=lambda k: (accs[k], k))
+            results.append(TimedOracleResult(task, modality, len(group), accs[best], best, accs))
+    return results
+
+
+def format_timed(results: Sequence[TimedOracleResult]) -> str:
+    rows = [("task", "n", "modality", "best accuracy", "chance", "best strategy")]
+    rows += [
+        (r.task, str(r.n), r.modality, f"{100 * r.accuracy:.1f}%", f"{100 * CHANCE[r.task]:.0f}%", r.strategy)
+        for r in results
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
