@@ -2,7 +2,9 @@
 
 A and B may be baselines (``--save-baseline``) or results files, ours or the original
 release's; A is the reference. The exit status is 1 only with ``--fail-on-regression``
-and a regression, 2 for unreadable input, so it can gate a CI step on its own.
+and a regression, 2 for unreadable input, so it can gate a CI step on its own. A results
+file that says it answered less than ``--min-coverage`` of its collected items is not
+compared (exit 11, as in a pytest run: a partial run compares different items).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vsync_models.compare import compare_runs, format_comparison, load_run
+from vsync_models.gates import GateStatus
 from vsync_models.stats import DEFAULT_SEED
 
 
@@ -29,6 +32,13 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--fail-on-regression", action="store_true", help="exit 1 when a group regressed")
     cmp.add_argument("--limit", type=int, default=None, help="show at most this many changed items")
     cmp.add_argument("--seed", type=int, default=DEFAULT_SEED, help="bootstrap seed (default 0)")
+    cmp.add_argument(
+        "--min-coverage",
+        type=float,
+        default=0.98,
+        metavar="FRACTION",
+        help="refuse runs that answered less of their collected items (default 0.98)",
+    )
     return parser
 
 
@@ -42,6 +52,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"vsync compare: {exc}", file=sys.stderr)
         return 2
+    partial = [r for r in (a, b) if r.coverage is not None and r.coverage < 100 * args.min_coverage]
+    for run in partial:
+        print(
+            f"comparison refused: {run.label} answered {run.coverage:.1f}% of its collected items "
+            f"(< --min-coverage {100 * args.min_coverage:.1f}%)",
+            file=sys.stderr,
+        )
+    if partial:
+        return int(GateStatus.LOW_COVERAGE)
     cmp = compare_runs(a, b, seed=args.seed)
     for line in format_comparison(cmp, args.alpha, args.min_drop, args.limit):
         print(line)

@@ -52,6 +52,9 @@ def cache_key(model_name: str, fingerprint: dict[str, Any], request: Request, me
         "options": list(request.options),
         "media_sha256": media_hash,
     }
+    repeat = getattr(request, "repeat", 0)
+    if repeat:  # repeat 0 keeps the key of a plain run, so its answers are reused
+        payload["repeat"] = repeat
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 

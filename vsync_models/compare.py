@@ -111,6 +111,8 @@ class Run:
     model: str | None = None
     config_hash: str | None = None
     dataset_hash: str | None = None
+    coverage: float | None = None
+    """Percent of its collected items the run answered, when its file says (results files do)."""
 
     @property
     def circular(self) -> bool:
@@ -203,6 +205,7 @@ def load_run(path: Path) -> Run:
         model=doc.get("model"),
         config_hash=doc.get("config_hash"),
         dataset_hash=doc.get("dataset_hash"),
+        coverage=doc.get("coverage"),
     )
 
 

@@ -8,7 +8,7 @@ Kept out of the plugin so it can be used (and tested) without pytest.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from vsync_models.cache import ResponseCache, cache_key
@@ -16,8 +16,9 @@ from vsync_models.errors import MediaError
 from vsync_models.media import MediaPreparer
 from vsync_models.models.base import Model, ask
 from vsync_models.prompts import PromptSettings, build_request, rotations
+from vsync_models.records import with_provenance
 from vsync_models.scoring import ScoringSettings, score
-from vsync_models.types import Item, ItemResult, Modality, Outcome, Response
+from vsync_models.types import Item, ItemResult, Modality, Outcome, Request, Response
 
 __all__ = ["Evaluator", "circular_record", "circular_verdict"]
 
@@ -39,9 +40,14 @@ class Evaluator:
     """Prompts of levels 2/3 (their answer formats differ); ``prompts`` serves any level not here."""
     scoring: ScoringSettings | None = None
 
-    def evaluate(self, item: Item, modality: Modality) -> ItemResult:
+    def evaluate(self, item: Item, modality: Modality, repeat: int = 0) -> ItemResult:
         prompts = (self.level_prompts or {}).get(item.level, self.prompts)
         request = build_request(item, modality, prompts, self.preparer)
+        if repeat:
+            request = replace(request, repeat=repeat)
+        return with_provenance(self._evaluate(item, modality, request), request)
+
+    def _evaluate(self, item: Item, modality: Modality, request: Request) -> ItemResult:
         key = None
         if self.cache is not None:
             try:
@@ -58,6 +64,10 @@ class Evaluator:
         if response.error is None and self.cache is not None and key is not None:
             self.cache.put(key, request, self.model.name, response)
         return self._score(item, modality, response, self.scoring)
+
+    def evaluate_repeats(self, item: Item, modality: Modality, n: int) -> list[ItemResult]:
+        """``--repeat N``: the same request N times, each a separate cache entry (its repeat index)."""
+        return [self.evaluate(item, modality, repeat) for repeat in range(n)]
 
     def evaluate_circular(self, item: Item, modality: Modality) -> list[ItemResult]:
         """CircularEval: one ordinary evaluation (request, cache entry) per rotation of the options."""

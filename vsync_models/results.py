@@ -15,7 +15,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -50,9 +50,15 @@ def results_path(output_dir: Path, model: str, level: int, modality: str, patter
 
 
 def write_results(
-    path: Path, model: str, modality: str, records: Sequence[dict[str, Any]], now: datetime | None = None
+    path: Path,
+    model: str,
+    modality: str,
+    records: Sequence[dict[str, Any]],
+    now: datetime | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write the original-format document (atomically, see :func:`write_json_atomic`)."""
+    """Write the original-format document (atomically, see :func:`write_json_atomic`); ``extra``
+    top-level fields (e.g. ``rescored_from``) go before the per-item results."""
     tally, costs = Tally(), reliability(records)
     for rec in records:
         tally.add(rec["outcome"], bool(rec.get("cached")))
@@ -68,6 +74,7 @@ def write_results(
         "errors": tally.error,
         "errors_by_kind": dict(costs.errors),
         "retries": costs.retries,
+        **(extra or {}),
         "results": list(records),
     }
     write_json_atomic(path, doc, indent=2)

@@ -37,6 +37,8 @@ __all__ = [
     "clustered_interval",
     "mcnemar",
     "paired_bootstrap",
+    "pass_at_k",
+    "pass_hat_k",
     "summarize",
     "synchrony_gain",
     "tally_by",
@@ -403,3 +405,31 @@ def summarize(
     from vsync_models.timing_metrics import timing_metrics  # it reads MODALITY_ORDER from here
 
     return RunSummary(groups, gains, timing_metrics(records))
+
+
+# --------------------------------------------------------------------------- repeats
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Probability that at least one of ``k`` answers drawn from ``n`` (``c`` correct) is correct.
+
+    The unbiased estimator of Chen et al. (2021), ``1 - C(n-c, k) / C(n, k)``: with
+    ``k = n`` it is "any repeat right".
+    """
+    _check_nck(n, c, k)
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def pass_hat_k(n: int, c: int, k: int) -> float:
+    """Probability that all of ``k`` answers drawn from ``n`` (``c`` correct) are correct (pass^k).
+
+    ``C(c, k) / C(n, k)`` (Yao et al., tau-bench, 2024): with ``k = n`` it is "every repeat
+    right", the reliability a user of one answer experiences. Never above :func:`pass_at_k`.
+    """
+    _check_nck(n, c, k)
+    return math.comb(c, k) / math.comb(n, k)
+
+
+def _check_nck(n: int, c: int, k: int) -> None:
+    if not (0 <= c <= n and 1 <= k <= n):
+        raise ValueError(f"need 0 <= c <= n and 1 <= k <= n, got n={n}, c={c}, k={k}")

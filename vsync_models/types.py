@@ -142,6 +142,8 @@ class Request:
     asr_text: str | None
     """Transcript; ``None`` whenever the modality has no audio."""
     media: MediaView
+    repeat: int = 0
+    """``--repeat``: which asking of the same request this is; a separate cache entry when > 0."""
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,8 @@ class ItemResult:
     response: Response
     measure: float | None = None
     """IoU (interval) or absolute error in seconds (instant) of a parsed time answer."""
+    provenance: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    """What was asked, as hashes (prompt, media) and the repeat index: kept in the run records."""
 
     def to_record(self) -> dict[str, Any]:
         """JSON-ready record: the original results fields first, ours after."""
@@ -207,6 +211,7 @@ class ItemResult:
             "error": self.response.error,
             "error_kind": self.response.error_kind,
             "retries": self.response.retries,
+            **self.provenance,
         } | _time_fields(self)
 
 

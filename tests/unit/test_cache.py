@@ -34,8 +34,11 @@ def test_key_changes_with_everything_that_can_change_an_answer():
         cache_key("m", {"t": 0}, fake_request(prompt="P2"), "h1"),
         cache_key("m", {"t": 0}, fake_request(modality=Modality.VT), "h1"),
         cache_key("m", {"t": 0}, fake_request(), "h2"),
+        cache_key("m", {"t": 0}, SimpleNamespace(**{**vars(fake_request()), "repeat": 1}), "h1"),
     ]
-    assert len({base, *variants}) == 6
+    assert len({base, *variants}) == 7
+    # repeat 0 is the plain request: a --repeat run reuses a plain run's answers
+    assert base == cache_key("m", {"t": 0}, SimpleNamespace(**{**vars(fake_request()), "repeat": 0}), "h1")
 
 
 def test_round_trip_and_errors_are_never_stored(tmp_path):

@@ -58,7 +58,7 @@ def test_constant_model_and_fail_under(bench):
     write_dataset(bench.path / "data" / "level_1", choice_items(8, answers="AB"))
     res = bench.runpytest("--model", "constant", "-m", "avt", "--fail-under", "60")
     res.stdout.fnmatch_lines(["*FAIL-UNDER: level 1 avt: accuracy 50.0% < --fail-under 60%*"])
-    assert res.ret == 1
+    assert res.ret == 13  # the --fail-under gate's own status (vsync_models.gates.GateStatus)
 
 
 def test_failure_message_shows_the_exchange(bench):
@@ -139,7 +139,9 @@ def test_benchmark_run_does_not_collect_the_projects_own_tests(bench):
     unit = bench.mkdir("tests/unit")
     (unit / "test_needs_dev_extras.py").write_text("import a_dev_only_module\n", encoding="utf-8")
     res = bench.runpytest("--model", "random", "-m", "avt")
-    assert res.ret == pytest.ExitCode.TESTS_FAILED  # random gets items wrong; nothing failed to collect
+    assert (
+        res.ret == pytest.ExitCode.OK
+    )  # wrong answers do not fail a benchmark run; nothing failed to collect
     assert "a_dev_only_module" not in res.stdout.str()
     res = bench.runpytest()
     res.stdout.fnmatch_lines(["*ModuleNotFoundError*a_dev_only_module*"])

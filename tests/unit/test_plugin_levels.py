@@ -118,7 +118,7 @@ def test_circular_rotates_only_choice_items(levels: pytest.Pytester) -> None:
     doc = json.loads((levels.path / "reports" / "results_constant_level2.json").read_text(encoding="utf-8"))
     rotations = {r["id"]: len(r["rotations"]) for r in doc["results"]}
     assert rotations == {"l2-0": 1, "l2-1": 1, "l2-2": 2}
-    assert res.ret == pytest.ExitCode.TESTS_FAILED
+    assert res.ret == pytest.ExitCode.OK  # wrong answers fail tests; the gates decide the run (all hold)
 
 
 def test_an_invalid_level_dataset_stops_the_run(levels: pytest.Pytester) -> None:

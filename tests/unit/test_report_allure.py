@@ -49,12 +49,18 @@ def test_allure_results_carry_labels_parameters_and_attachments_under_xdist(benc
     assert env["model"] == "constant" and len(env["config_hash"]) == 12 and len(env["dataset_hash"]) == 12
     assert env["accuracy.level1.avt"].startswith("50.0% [95% CI ")
     assert env["synchrony_gain.level1"].startswith("+0.0 points")
+    assert (
+        env["coverage.level1.vt"]
+        == "100.0% (4 of 4 answered; 0 errors, 0 unparseable, 0 skipped, 0 never ran)"
+    )
+    assert env["gates"] == "all hold" and env["gates.exit_status"] == "0"
     categories = json.loads((directory / "categories.json").read_text(encoding="utf-8"))
     assert [c["name"] for c in categories][:2] == ["Wrong answers", "Unparseable answers"]
     (globals_file,) = directory.glob("*-globals.json")
     (summary,) = json.loads(globals_file.read_text(encoding="utf-8"))["attachments"]
     text = (directory / summary["source"]).read_text(encoding="utf-8")
     assert summary["name"] == "V-SYNC summary" and "  level 1: +0.0 points" in text
+    assert "coverage: the denominator is fixed when the tests are collected" in text
 
 
 def test_frame_strip_is_attached_for_a_real_clip(bench):

@@ -11,6 +11,7 @@ import pytest
 from tests.support import choice_items, write_dataset
 from vsync_models.compare import RunInfo, save_baseline
 from vsync_models.evaluate import circular_verdict
+from vsync_models.gates import GateStatus
 from vsync_models.prompts import rotations
 from vsync_models.types import Item, ItemResult, Modality, Outcome, Response
 
@@ -59,7 +60,7 @@ def test_ten_degraded_of_two_hundred_passes_when_not_significant(bench):
 def test_ten_degraded_of_two_hundred_fails_when_significant(bench):
     two_hundred(bench)
     res = bench.runpytest(*GATE, "--baseline", baseline(bench, range(0)), "--fail-on-regression")
-    assert res.ret == pytest.ExitCode.TESTS_FAILED
+    assert res.ret == GateStatus.REGRESSION
     res.stdout.fnmatch_lines(
         [
             "*1*avt*200*100.0%*95.0%*-5.0*10*0*0.002*exact*REGRESSION*",
@@ -81,7 +82,7 @@ def test_save_baseline_then_compare_without_gate(bench):
     assert doc["format"] == "vsync-baseline" and len(doc["items"]) == 8 and doc["model"] == "random"
     res.stdout.fnmatch_lines(["results written to out/base.json"])
     res = bench.runpytest("--model", "random", "--baseline", "out/base.json", "-p", "no:cacheprovider")
-    assert res.ret == pytest.ExitCode.TESTS_FAILED  # no gate: wrong answers fail as always
+    assert res.ret == pytest.ExitCode.OK  # a benchmark run: wrong answers are failed tests, the gates hold
     res.stdout.fnmatch_lines(
         [
             "*V-SYNC comparison with the baseline*",
@@ -111,9 +112,11 @@ def test_fail_under_decides_the_exit_status(bench):
     res = bench.runpytest("--model", "constant", "-m", "avt", "--fail-under", "70")
     res.assert_outcomes(passed=6, failed=2)
     assert res.ret == pytest.ExitCode.OK
-    res.stdout.fnmatch_lines(["gates passed: exit status 0*"])
+    assert res.outlines[-1].startswith("V-SYNC exit status 0: all gates hold")
     res = bench.runpytest("--model", "constant", "-m", "avt", "--fail-under", "80")
-    assert res.ret == pytest.ExitCode.TESTS_FAILED
+    assert res.ret == GateStatus.BELOW_THRESHOLD
+    res.stdout.fnmatch_lines(["FAIL-UNDER: level 1 avt: accuracy 75.0% < --fail-under 80%"])
+    assert res.outlines[-1] == "V-SYNC exit status 13: accuracy below the threshold (--fail-under)"
 
 
 def test_circular_eval_of_a_model_that_always_says_a_is_zero(bench):

@@ -36,7 +36,10 @@ class RandomModel:
         return None
 
     def generate(self, request: Request) -> ModelOutput:
-        digest = hashlib.sha256(f"{self.seed}|{request.item_id}".encode()).digest()
+        # Each --repeat draws anew (repeat 0 keeps the plain run's draw): a stand-in for sampling.
+        repeat = getattr(request, "repeat", 0)
+        salt = f"|{repeat}" if repeat else ""
+        digest = hashlib.sha256(f"{self.seed}|{request.item_id}{salt}".encode()).digest()
         letter = random.Random(digest).choice([opt[0] for opt in request.options])
         return ModelOutput(text=letter)
 
