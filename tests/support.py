@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,3 +41,24 @@ def choice_items(n: int, answers: str = "ABCD", task: str | None = None) -> list
             item["task"] = task
         items.append(item)
     return items
+
+
+def live_processes(*markers: str) -> list[str]:
+    """Command lines of live processes that mention every marker (e.g. a unique model path and
+    the server's module): what a test checks to know that a server it started is gone."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if all(marker in text for marker in markers):
+            found.append(text)
+    return found
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -4,30 +4,10 @@ from __future__ import annotations
 
 import json
 import socket
-from pathlib import Path
 
 import pytest
 
-from tests.support import REPO
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def serving_processes(marker: str) -> list[str]:
-    """Command lines of live processes that mention ``marker`` (our unique model path)."""
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if marker in text and "vsync_models.serve" in text:
-            found.append(text)
-    return found
+from tests.support import REPO, free_port, live_processes
 
 
 @pytest.fixture
@@ -64,7 +44,7 @@ def test_one_server_for_all_workers_and_stopped_at_the_end(echo_config):
     assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 8
     log = (bench.path / "reports" / "server_qwen2_5_omni.log").read_text(encoding="utf-8")
     assert sum(line.startswith("$ ") for line in log.splitlines()) == 1, "exactly one server start"
-    assert not serving_processes(model_path), "the server outlived the run"
+    assert not live_processes(model_path, "vsync_models.serve"), "the server outlived the run"
     doc = json.loads((bench.path / "reports" / "results_qwen2_5_omni_level1_at.json").read_text("utf-8"))
     assert all(r["usage"] and r["usage"].get("audio_tokens") for r in doc["results"]), "audio reached it"
 
@@ -80,7 +60,7 @@ def test_a_healthy_server_is_reused_and_left_running(echo_config):
         res = bench.runpytest_subprocess("--model", "qwen2_5_omni", "-m", "at", "-k", "q000", "--tb=no")
         assert res.parseoutcomes().get("errors", 0) == 0
         assert not (bench.path / "reports" / "server_qwen2_5_omni.log").exists(), "no second server"
-        assert serving_processes(model_path), "ours was left running"
+        assert live_processes(model_path, "vsync_models.serve"), "ours was left running"
     finally:
         stop_server(server)
 
@@ -116,7 +96,9 @@ def test_audio_canary_is_reported_and_require_audio_stops_a_deaf_server(echo_con
     res = bench.runpytest_subprocess("--model", "qwen2_5_omni", "-m", "avt", "--require-audio")
     assert res.ret == pytest.ExitCode.USAGE_ERROR
     res.stderr.fnmatch_lines(["*--require-audio: the audio canary failed for 'qwen2_5_omni'*"])
-    assert not serving_processes(str(bench.path / "echo-checkpoint")), "stopped after the refusal too"
+    assert not live_processes(str(bench.path / "echo-checkpoint"), "vsync_models.serve"), (
+        "stopped after the refusal too"
+    )
 
 
 @pytest.mark.parametrize("workers", [(), ("-n", "2", "-p", "xdist")], ids=["plain", "xdist"])
@@ -146,6 +128,6 @@ def test_a_server_that_dies_mid_run_stops_the_run_with_one_message(echo_config, 
     )
     res.stdout.fnmatch_lines(["vsync: the model server (pid *) exited with status 3 during the run; log *"])
     assert out.count("Connection refused") == errors + 1, "the errors and the stop line; nothing per item"
-    assert not serving_processes(model_path)
+    assert not live_processes(model_path, "vsync_models.serve")
     doc = json.loads((bench.path / "reports" / "results_qwen2_5_omni_level1_at.json").read_text("utf-8"))
     assert len(doc["results"]) < 8, "the items not run are missing, not scored"

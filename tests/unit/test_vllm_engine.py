@@ -14,25 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO
-from tests.unit.test_server_lifecycle import free_port
+from tests.support import REPO, free_port, live_processes
 from vsync_models.serve.launch import ServerStartError, stop_server, wait_until_ready
 from vsync_models.serve.vllm_engine import VllmSettings, probe_models, start_vllm, vllm_command
 
 FAKE_VLLM = REPO / "tests" / "unit" / "fake_vllm.py"
 LIMIT = '{"image":0,"video":1,"audio":1}'
-
-
-def fake_vllm_processes(marker: str) -> list[str]:
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if marker in text and "fake_vllm.py" in text:
-            found.append(text)
-    return found
 
 
 def records(path: Path) -> list[dict]:
@@ -137,7 +124,7 @@ def test_run_starts_vllm_once_with_tensor_parallel_over_gpu_ids_sends_audio_apar
     assert "$ " + " ".join([sys.executable, str(FAKE_VLLM), "serve", model_path]) in (
         bench.path / "reports" / "server_qwen3_omni.log"
     ).read_text("utf-8")
-    assert not fake_vllm_processes(model_path), "vllm serve outlived the run"
+    assert not live_processes(model_path, "fake_vllm.py"), "vllm serve outlived the run"
 
 
 def test_a_healthy_vllm_is_reused_and_interleaving_it_ignores_is_caught_by_the_canary(vllm_bench, tmp_path):
@@ -173,7 +160,7 @@ def test_a_vllm_that_cannot_start_stops_the_run_with_its_log_tail(vllm_bench, mo
     res.stderr.fnmatch_lines(
         ["*the model server exited with status 1 before it was ready*", "*CUDA out of memory*"]
     )
-    assert not fake_vllm_processes(model_path)
+    assert not live_processes(model_path, "fake_vllm.py")
 
 
 def test_a_missing_vllm_executable_is_a_clear_start_error(tmp_path):
