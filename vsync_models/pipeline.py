@@ -8,9 +8,9 @@ so pass/fail stays per item and in the caller's order while the model sees ``con
 requests at a time::
 
     pipe = Pipeline(run=evaluate_one, concurrency=32)
-    for key in keys:
-        pipe.plan(keys_after(key))   # what comes next; replaces the previous plan
-        outcome = pipe.result(key)    # waits for this key only
+    for i, key in enumerate(keys):
+        pipe.plan(keys[i:])          # this key and what comes next; replaces the previous plan
+        outcome = pipe.result(key)   # waits for this key only
 
 ``cancel()`` drops every queued job and refuses new ones (``-x``, ``--maxfail``, Ctrl-C); jobs
 already running finish on their own but nobody waits for them, because the threads are daemons.
@@ -97,9 +97,22 @@ class Pipeline(Generic[K, T]):
         return self._cancelled
 
     def plan(self, keys: Iterable[K]) -> None:
-        """The keys the caller will ask for next, in order; replaces the previous plan."""
+        """The keys the caller will ask for next, in order, starting with the very next one.
+
+        Replaces the previous plan. A submitted key the new plan no longer names (xdist's work
+        stealing moved it to another worker) is forgotten: dropped if it has not started, left to
+        finish unobserved if it has (its answer still lands in the response cache).
+        """
         with self._cond:
-            self._plan = deque(k for k in keys if k not in self._done and k not in self._futures)
+            wanted = [k for k in keys if k not in self._done]
+            named = set(wanted)
+            for key in [k for k in self._futures if k not in named]:
+                future = self._futures.pop(key)
+                if key in self._queue:
+                    self._queue.remove(key)
+                    self.stats.cancelled += 1
+                    future.set_exception(Cancelled(f"{key!r} is no longer planned"))
+            self._plan = deque(k for k in wanted if k not in self._futures)
             self._top_up()
 
     def result(self, key: K) -> T:
