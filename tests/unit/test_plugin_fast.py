@@ -75,7 +75,9 @@ def test_outcomes_are_reported_per_item_in_item_order(fast, server):
     verdicts = [m.groups() for line in res.outlines if (m := VERBOSE.match(line))]
     assert verdicts == [(f"q{i:03d}-at", "PASSED" if i % 2 == 0 else "FAILED") for i in range(24)]
     doc = json.loads((fast.path / "reports" / "results_openai_standin_level1_at.json").read_text("utf-8"))
-    assert [(r["id"], r["is_correct"]) for r in doc["results"]] == [(f"q{i:03d}", i % 2 == 0) for i in range(24)]
+    assert [(r["id"], r["is_correct"]) for r in doc["results"]] == [
+        (f"q{i:03d}", i % 2 == 0) for i in range(24)
+    ]
 
 
 def test_x_stops_issuing_requests(fast, server):
