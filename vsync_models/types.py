@@ -146,6 +146,8 @@ class Response:
     error: str | None = None
     """Set when the call failed for infrastructure reasons; ``text`` is then empty."""
     cached: bool = False
+    replica: str | None = None
+    """The replica that answered, when ``server_url`` names several."""
 
 
 @dataclass(frozen=True)
@@ -188,4 +190,5 @@ class ItemResult:
             "usage": self.response.usage,
             "cached": self.response.cached,
             "error": self.response.error,
+            **({"replica": self.response.replica} if self.response.replica else {}),
         }

@@ -119,3 +119,26 @@ def test_a_clip_shared_by_items_and_modalities_is_prepared_once_across_workers(f
     # 18 requests need frames of 3 clips (avt and vt sample the same frames): 3 decodes in all,
     # whichever worker and thread asked first (a stolen item may ask once more: reused, not decoded).
     res.stdout.fnmatch_lines(["vsync media: 3 prepared, 1[56] reused*"])
+
+
+def test_two_replicas_both_answer_and_killing_one_loses_no_item(fast, monkeypatch):
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    with StandinServer(latency_s=0.2) as one, StandinServer(latency_s=0.2) as two:
+        (fast.path / "config" / "config.yaml").write_text(
+            "runtime: {max_retries: 0}\n"
+            f"models:\n  standin:\n    server_url: [{one.base_url}, {two.base_url}]\n",
+            encoding="utf-8",
+        )
+
+        def die_after_three(text: str) -> float:  # the replica dies with requests in flight
+            if two.requests == 3:
+                threading.Thread(target=two.crash).start()
+            return 0.2
+
+        two.delay = die_after_three
+        res = run(fast, "-m", "at", "--concurrency", "4")
+    res.assert_outcomes(passed=24)  # no item lost, none turned into an error
+    doc = json.loads((fast.path / "reports" / "results_openai_standin_level1_at.json").read_text("utf-8"))
+    by = [r["replica"] for r in doc["results"]]
+    assert two.requests >= 3 and by.count(two.base_url) < 3  # its in-flight items were answered by one
+    assert by.count(one.base_url) == 24 - by.count(two.base_url)

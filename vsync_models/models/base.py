@@ -24,6 +24,8 @@ class ModelOutput:
 
     text: str
     usage: dict[str, int] | None = None
+    replica: str | None = None
+    """Which of several replicas answered (see :mod:`vsync_models.models.replicas`)."""
 
 
 @runtime_checkable
@@ -61,4 +63,4 @@ def ask(model: Model, request: Request, clock: Any = time.perf_counter) -> Respo
         out = model.generate(request)
     except (ModelError, MediaError) as exc:
         return Response(text="", latency_s=clock() - start, error=f"{type(exc).__name__}: {exc}")
-    return Response(text=out.text, latency_s=clock() - start, usage=out.usage)
+    return Response(text=out.text, latency_s=clock() - start, usage=out.usage, replica=out.replica)
