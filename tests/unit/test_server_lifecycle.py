@@ -99,3 +99,25 @@ def test_audio_canary_is_reported_and_require_audio_stops_a_deaf_server(echo_con
     assert res.ret == pytest.ExitCode.USAGE_ERROR
     res.stderr.fnmatch_lines(["*--require-audio: the audio canary failed for 'qwen2_5_omni'*"])
     assert not serving_processes(str(bench.path / "echo-checkpoint")), "stopped after the refusal too"
+
+
+def test_gpu_groups_start_one_replica_each_and_both_answer(echo_config):
+    bench, model_path, _port = echo_config
+    (bench.path / "config" / "config.yaml").write_text(
+        "models:\n"
+        "  qwen2_5_omni:\n"
+        '    backend: "tests.unit.tiny_omni:EchoBackend"\n'
+        f"    model_path: {json.dumps(model_path)}\n"
+        "    gpu_ids: [[0, 1], [2, 3]]\n",
+        encoding="utf-8",
+    )
+    res = bench.runpytest_subprocess(
+        "--model", "qwen2_5_omni", "-m", "at", "-n", "2", "-p", "xdist", "--tb=no", "--concurrency", "4"
+    )
+    outcomes = res.parseoutcomes()
+    assert outcomes.get("errors", 0) == 0, res.stdout.str()[-3000:]
+    logs = [(bench.path / "reports" / f"server_qwen2_5_omni_{i}.log").read_text("utf-8") for i in (0, 1)]
+    assert all(sum(line.startswith("$ ") for line in log.splitlines()) == 1 for log in logs)
+    assert not serving_processes(model_path), "a replica outlived the run"
+    doc = json.loads((bench.path / "reports" / "results_qwen2_5_omni_level1_at.json").read_text("utf-8"))
+    assert len({r["replica"] for r in doc["results"]}) == 2, "both replicas answered"
