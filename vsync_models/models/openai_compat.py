@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import openai
+from openai.types.chat import ChatCompletion
 
 from vsync_models.errors import ConfigError, ModelRequestError, ModelUnavailable
 from vsync_models.models.base import ModelOutput
@@ -163,7 +164,11 @@ class OpenAICompatModel:
         if self.top_p is not None:
             kwargs["top_p"] = self.top_p
         try:
-            completion = client.chat.completions.create(**kwargs)
+            # The same POST as ``client.chat.completions.create`` (retries, errors, parsing), without
+            # the SDK's type-driven walk over the body: for eight base64 frames that walk cost about
+            # 4 ms of CPU per request, the largest part of the harness's cost per item, and it
+            # changes nothing in plain JSON messages like ours.
+            completion = client.post("/chat/completions", body=kwargs, cast_to=ChatCompletion)
         except openai.APITimeoutError:
             raise ModelUnavailable(
                 f"model {self.name!r}: no answer from {self.base_url} within {self.timeout_s:g}s"

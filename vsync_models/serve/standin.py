@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -55,6 +56,10 @@ class StandinServer:
         self.in_flight = 0
         self.peak_in_flight = 0
         self.asked: list[str] = []
+        self.first_arrival: float | None = None
+        """``time.monotonic()`` when the first request arrived and when the last one was answered:
+        the window in which the server had work, i.e. the run without process start-up."""
+        self.last_answer: float | None = None
         self._dead = threading.Event()
         self._httpd = _Server((host, port), self._handler())
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="standin-server", daemon=True)
@@ -73,6 +78,7 @@ class StandinServer:
         with self._lock:
             self.requests = self.peak_in_flight = 0
             self.asked = []
+            self.first_arrival = self.last_answer = None
 
     def crash(self) -> None:
         """Drop in-flight requests unanswered and refuse new connections, like a killed process."""
@@ -108,6 +114,8 @@ class StandinServer:
             if isinstance(part, dict) and part.get("type") == "text"
         )
         with self._lock:
+            if self.first_arrival is None:
+                self.first_arrival = time.monotonic()
             self.requests += 1
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
@@ -125,6 +133,7 @@ class StandinServer:
         finally:
             with self._lock:
                 self.in_flight -= 1
+                self.last_answer = time.monotonic()
         return {
             "id": "standin",
             "object": "chat.completion",
@@ -141,6 +150,7 @@ class StandinServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
