@@ -59,6 +59,7 @@ class Run:
     wall_s: float
     ideal: float
     stdout: str
+    peak: int = 0
 
     @property
     def rate(self) -> float:
@@ -126,7 +127,8 @@ class Bench:
             )
         limit = self.args.server_concurrency * len(servers)
         latency = max(self.args.latency, 1e-9)
-        return Run(label, requests, window, wall, min(in_flight, limit) / latency, done.stdout)
+        peak = sum(s.peak_in_flight for s in servers)
+        return Run(label, requests, window, wall, min(in_flight, limit) / latency, done.stdout, peak)
 
 
 def subset(dataset: Path, n: int, out: Path) -> Path:
@@ -325,6 +327,7 @@ def main() -> None:
         f"{1000 * pipe0.window_s / pipe0.tests:.2f} ms with --concurrency 32 ({pipe0.tests} tests, no -n)"
     )
     print(f"peak RSS of a pytest process: {peak_rss_mb:.0f} MB")
+    print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":
