@@ -118,7 +118,9 @@ def test_a_clip_shared_by_items_and_modalities_is_prepared_once_across_workers(f
     res.assert_outcomes(passed=18)
     # 18 requests need frames of 3 clips (avt and vt sample the same frames): 3 decodes in all,
     # whichever worker and thread asked first (a stolen item may ask once more: reused, not decoded).
-    res.stdout.fnmatch_lines(["vsync media: 3 prepared, 1[56] reused*"])
+    line = next(line for line in res.outlines if line.startswith("vsync media:"))
+    prepared, reused = map(int, re.match(r"vsync media: (\d+) prepared, (\d+) reused", line).groups())
+    assert prepared == 3 and reused >= 15, line
 
 
 def test_two_replicas_both_answer_and_killing_one_loses_no_item(fast, monkeypatch):
