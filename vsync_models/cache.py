@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -60,19 +61,26 @@ def cache_key(model_name: str, fingerprint: dict[str, Any], request: Request, me
 
 
 class ResponseCache:
-    """A process-safe key → response store. Opening is lazy and per process (fork-safe)."""
+    """A process- and thread-safe key → response store. Opening is lazy and per process (fork-safe).
+
+    Pipelined runs store answers from several threads; they share the process's one connection
+    under a lock (SQLite statements here are short; the lock is never held across a model call).
+    """
 
     def __init__(self, path: Path, timeout_s: float = 60.0) -> None:
         self.path = Path(path)
         self._timeout_s = timeout_s
         self._conn: sqlite3.Connection | None = None
         self._pid: int | None = None
+        self._lock = threading.RLock()
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is not None and self._pid == os.getpid():
             return self._conn
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=self._timeout_s, isolation_level=None)
+        conn = sqlite3.connect(
+            self.path, timeout=self._timeout_s, isolation_level=None, check_same_thread=False
+        )
         conn.execute(f"PRAGMA busy_timeout = {int(self._timeout_s * 1000)}")
         # Switching a new file to WAL does not wait on SQLite's busy handler: two xdist workers
         # opening a fresh cache at once would get "database is locked". One at a time, then.
@@ -85,11 +93,12 @@ class ResponseCache:
         return conn
 
     def get(self, key: str) -> Response | None:
-        row = (
-            self._connect()
-            .execute("SELECT text, latency_s, usage FROM responses WHERE key = ?", (key,))
-            .fetchone()
-        )
+        with self._lock:
+            row = (
+                self._connect()
+                .execute("SELECT text, latency_s, usage FROM responses WHERE key = ?", (key,))
+                .fetchone()
+            )
         if row is None:
             return None
         text, latency, usage = row
@@ -99,6 +108,10 @@ class ResponseCache:
         """Store a successful response in its own transaction; errored responses are never stored."""
         if response.error is not None:
             raise ValueError("errored responses are not cached")
+        with self._lock:
+            self._put(key, request, model_name, response)
+
+    def _put(self, key: str, request: Request, model_name: str, response: Response) -> None:
         self._connect().execute(
             "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -115,9 +128,11 @@ class ResponseCache:
         )
 
     def __len__(self) -> int:
-        return self._connect().execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+        with self._lock:
+            return self._connect().execute("SELECT COUNT(*) FROM responses").fetchone()[0]
 
     def close(self) -> None:
-        if self._conn is not None and self._pid == os.getpid():
-            self._conn.close()
-        self._conn = None
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None

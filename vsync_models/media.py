@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import io
+import json
 import os
 import threading
 import uuid
@@ -32,7 +33,7 @@ from PIL import Image
 from vsync_models.errors import MediaError, ModalityViolation
 from vsync_models.types import Modality
 
-__all__ = ["Frame", "MediaPreparer", "MediaView", "audio_wav_bytes", "content_hash"]
+__all__ = ["Frame", "MediaPreparer", "MediaView", "PrepStats", "audio_wav_bytes", "content_hash"]
 
 _HASH_CHUNK = 1 << 20
 
@@ -79,6 +80,38 @@ def content_hash(path: Path) -> str:
     return value
 
 
+@dataclass
+class PrepStats:
+    """How often a preparation was really computed, and how often it was reused instead.
+
+    ``prepared`` counts remuxes and frame decodes this process performed; ``reused`` counts answers
+    from memory or from the disk cache (another worker's or an earlier run's work). Summed over a
+    run's workers, ``prepared`` equals the number of distinct (clip content, preparation) pairs.
+    """
+
+    prepared: int = 0
+    reused: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"prepared": self.prepared, "reused": self.reused}
+
+
+@contextmanager
+def _dir_lock(directory: Path) -> Iterator[None]:
+    """An exclusive lock across processes on one clip's cache directory (no lock file left behind)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: workers may then prepare a clip twice, harmlessly
+        yield
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 @contextmanager
 def _translated(action: str, path: Path) -> Iterator[None]:
     """Turn FFmpeg and OS failures into MediaError naming the clip (ours pass through untouched)."""
@@ -93,9 +126,12 @@ def _translated(action: str, path: Path) -> Iterator[None]:
 class MediaPreparer:
     """Derives stream-restricted files and sampled frames from clips, caching them on disk and in memory.
 
-    Several processes (xdist workers) may prepare the same clip at the same moment. Each writes to
-    its own temporary name beside the target and renames it into place, so a reader sees either no
-    file or a complete one, never a half-written mp4; the losers' identical work is just discarded.
+    Every preparation is keyed by the clip's content hash plus its settings and happens once per
+    cache directory: threads of one process wait on a per-key lock, processes (xdist workers) on a
+    file lock beside the target, and whoever comes second reads the finished file. Files are written
+    to a temporary name and renamed into place, so a reader sees either no file or a complete one.
+    Sampled frames are kept on disk too (one file per clip and sampling), so a second worker or a
+    rerun never decodes the clip again; :attr:`stats` counts what was computed and what was reused.
     """
 
     def __init__(self, cache_dir: Path, max_clip_bytes: int | None = None) -> None:
@@ -104,6 +140,8 @@ class MediaPreparer:
         """``runtime.max_clip_mb``: larger clips are refused before a byte is hashed or decoded."""
         self._frames: dict[tuple[str, float, int, int, int], tuple[Frame, ...]] = {}
         self._lock = threading.Lock()
+        self._key_locks: dict[Path, threading.Lock] = {}
+        self.stats = PrepStats()
 
     def __getstate__(self) -> dict[str, Any]:
         # Requests carrying a MediaView may be pickled (xdist, caches): ship the location, not the
@@ -158,26 +196,53 @@ class MediaPreparer:
         key = (content_hash(source), float(interval_s), max_frames, max_side, quality)
         with self._lock:
             cached = self._frames.get(key)
+            if cached is not None:
+                self.stats.reused += 1
         if cached is None:
-            with _translated("sample frames from", source):
-                cached = tuple(_sample_frames(source, interval_s, max_frames, max_side, quality))
+            name = f"frames-i{interval_s:g}-n{max_frames}-s{max_side}-q{quality}.bin"
+            target = self._derived(
+                source,
+                name,
+                lambda out: _write_frames(
+                    out, _sample_frames(source, interval_s, max_frames, max_side, quality)
+                ),
+            )
+            with _translated("read prepared frames of", source):
+                cached = tuple(_read_frames(target))
             with self._lock:
                 self._frames[key] = cached
         return list(cached)
 
+    def _key_lock(self, target: Path) -> threading.Lock:
+        with self._lock:
+            return self._key_locks.setdefault(target, threading.Lock())
+
     def _derived(self, source: Path, name: str, write: Callable[[Path], None]) -> Path:
         target = self.cache_dir / content_hash(source) / name
         if target.is_file():
+            self._count(reused=True)
             return target
-        tmp = target.with_name(f".{name}.{os.getpid()}.{uuid.uuid4().hex}.part")
-        try:
-            with _translated(f"prepare {name} from", source):
-                target.parent.mkdir(parents=True, exist_ok=True)
-                write(tmp)
-                os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with self._key_lock(target), _translated(f"prepare {name} from", source):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with _dir_lock(target.parent):
+                if target.is_file():  # another thread or worker finished it while we waited
+                    self._count(reused=True)
+                    return target
+                tmp = target.with_name(f".{name}.{os.getpid()}.{uuid.uuid4().hex}.part")
+                try:
+                    write(tmp)
+                    os.replace(tmp, target)
+                finally:
+                    tmp.unlink(missing_ok=True)
+        self._count(reused=False)
         return target
+
+    def _count(self, reused: bool) -> None:
+        with self._lock:
+            if reused:
+                self.stats.reused += 1
+            else:
+                self.stats.prepared += 1
 
 
 def _open(source: Path) -> av.container.InputContainer:
@@ -236,6 +301,23 @@ def _sample_frames(
                 if len(found) == len(wanted):
                     break
     yield from sorted(found.values(), key=lambda f: f.t)
+
+
+def _write_frames(out: Path, frames: Iterator[Frame]) -> None:
+    """One file per clip and sampling: a JSON header line (time, size, length per frame), then the JPEGs."""
+    listed = list(frames)
+    header = json.dumps([[f.t, f.width, f.height, len(f.jpeg)] for f in listed])
+    with open(out, "wb") as fh:
+        fh.write(header.encode("ascii") + b"\n")
+        for f in listed:
+            fh.write(f.jpeg)
+
+
+def _read_frames(path: Path) -> Iterator[Frame]:
+    with open(path, "rb") as fh:
+        header = json.loads(fh.readline())
+        for t, width, height, length in header:
+            yield Frame(t=float(t), jpeg=fh.read(int(length)), width=int(width), height=int(height))
 
 
 def _frame_times(source: Path) -> tuple[bool, list[int], list[float]]:

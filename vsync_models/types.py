@@ -161,6 +161,8 @@ class Response:
     """How many times the call was retried (429, 5xx, reset...) before it answered or gave up."""
     error_kind: str | None = None
     """Why it failed, one of :data:`vsync_models.errors.ERROR_KINDS`; ``None`` when it answered."""
+    replica: str | None = None
+    """The replica that answered, when ``server_url`` names several."""
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,7 @@ class ItemResult:
             "error": self.response.error,
             "error_kind": self.response.error_kind,
             "retries": self.response.retries,
+            **({"replica": self.response.replica} if self.response.replica else {}),
             **self.provenance,
         } | _time_fields(self)
 

@@ -21,7 +21,9 @@ def test_four_workers_lose_and_duplicate_nothing(bench, monkeypatch, warm_openai
     )
     write_dataset(bench.path / "data" / "level_1", choice_items(N_ITEMS))
     questions = {item["question"]: item["id"] for item in choice_items(N_ITEMS)}
-    args = ["--model", "openai:standin", "-m", "at", "-n", "4"]
+    # Each worker keeps 4 requests in flight; xdist's load scheduler (no work stealing, so no item
+    # is asked by two workers) keeps "asked exactly once" exact.
+    args = ["--model", "openai:standin", "-m", "at", "-n", "4", "--concurrency", "16", "--dist", "load"]
     results = bench.path / "reports" / "results_openai_standin_level1_at.json"
     with StandIn(FaultPlan(rates={"500": 0.2, "reset": 0.05, "429": 0.05}, seed=3)) as server:
         monkeypatch.setenv("OPENAI_BASE_URL", server.url)

@@ -45,7 +45,11 @@ class Project:
         return server
 
     def argv(self, cache: str = ".vsync_cache") -> list[str]:
-        return ["--model", "openai:standin", "-m", "at", "--cache-dir", cache, "-p", "no:cacheprovider"]
+        # One request at a time: which item is in flight when the kill lands must be known exactly.
+        return [
+            "--model", "openai:standin", "-m", "at", "--cache-dir", cache, "-p", "no:cacheprovider",
+            "--concurrency", "1",
+        ]  # fmt: skip
 
     def run(self, *args: str, cache: str = ".vsync_cache") -> pytest.RunResult:
         return self.bench.runpytest(*self.argv(cache), *args)

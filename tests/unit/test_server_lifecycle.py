@@ -107,7 +107,9 @@ def test_a_server_that_dies_mid_run_stops_the_run_with_one_message(echo_config, 
     config = bench.path / "config" / "config.yaml"
     config.write_text("runtime: {max_retries: 1}\n" + config.read_text("utf-8"), encoding="utf-8")
     monkeypatch.setenv("ECHO_EXIT_AFTER", "3")  # the server process dies on its fourth request
-    res = bench.runpytest_subprocess("--model", "qwen2_5_omni", "--modality", "at", "--tb=short", *workers)
+    res = bench.runpytest_subprocess(
+        "--model", "qwen2_5_omni", "--modality", "at", "--tb=short", "--concurrency", "1", *workers
+    )  # fmt: skip
     out = res.stdout.str()
     outcomes = res.parseoutcomes()
     assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 3, out[-3000:]
@@ -131,3 +133,25 @@ def test_a_server_that_dies_mid_run_stops_the_run_with_one_message(echo_config, 
     assert not live_processes(model_path, "vsync_models.serve")
     doc = json.loads((bench.path / "reports" / "results_qwen2_5_omni_level1_at.json").read_text("utf-8"))
     assert len(doc["results"]) < 8, "the items not run are missing, not scored"
+
+
+def test_gpu_groups_start_one_replica_each_and_both_answer(echo_config):
+    bench, model_path, _port = echo_config
+    (bench.path / "config" / "config.yaml").write_text(
+        "models:\n"
+        "  qwen2_5_omni:\n"
+        '    backend: "tests.unit.tiny_omni:EchoBackend"\n'
+        f"    model_path: {json.dumps(model_path)}\n"
+        "    gpu_ids: [[0, 1], [2, 3]]\n",
+        encoding="utf-8",
+    )
+    res = bench.runpytest_subprocess(
+        "--model", "qwen2_5_omni", "-m", "at", "-n", "2", "-p", "xdist", "--tb=no", "--concurrency", "4"
+    )
+    outcomes = res.parseoutcomes()
+    assert outcomes.get("errors", 0) == 0, res.stdout.str()[-3000:]
+    logs = [(bench.path / "reports" / f"server_qwen2_5_omni_{i}.log").read_text("utf-8") for i in (0, 1)]
+    assert all(sum(line.startswith("$ ") for line in log.splitlines()) == 1 for log in logs)
+    assert not live_processes(model_path, "vsync_models.serve"), "a replica outlived the run"
+    doc = json.loads((bench.path / "reports" / "results_qwen2_5_omni_level1_at.json").read_text("utf-8"))
+    assert len({r["replica"] for r in doc["results"]}) == 2, "both replicas answered"

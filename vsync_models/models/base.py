@@ -26,6 +26,8 @@ class ModelOutput:
     usage: dict[str, int] | None = None
     retries: int = 0
     """Retries it took (see :func:`vsync_models.models.retry.call_with_retries`)."""
+    replica: str | None = None
+    """Which of several replicas answered (see :mod:`vsync_models.models.replicas`)."""
 
 
 @runtime_checkable
@@ -69,4 +71,6 @@ def ask(model: Model, request: Request, clock: Any = time.perf_counter) -> Respo
             retries=exc.retries,
             error_kind=exc.kind,
         )
-    return Response(text=out.text, latency_s=clock() - start, usage=out.usage, retries=out.retries)
+    return Response(
+        text=out.text, latency_s=clock() - start, usage=out.usage, retries=out.retries, replica=out.replica
+    )

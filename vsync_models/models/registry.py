@@ -25,6 +25,7 @@ DEFAULT_MODEL = "av_sync"
 """The embedded default: numpy and PyAV only, no weights, no downloads, answers from the real media."""
 
 _BUILTINS = ("random", "constant", "av_sync")
+_BASE_URL_ENV = ("OPENAI_BASE_URL", "OPENAI_API_BASE")
 _OPENAI_PREFIX = "openai:"
 # The original's API model names and the model id each one asks for.
 _API_MODELS = {
@@ -70,8 +71,27 @@ def _float(settings: dict[str, Any], key: str, default: float | None) -> float |
     return None if value is None else float(value)
 
 
+def _replicated(settings: dict[str, Any], build: Any) -> Model | None:
+    """``server_url: [url, ...]``: one adapter per replica behind a ReplicaSet (else ``None``)."""
+    urls = settings.get("server_url")
+    if not isinstance(urls, (list, tuple)):
+        return None
+    if not urls:
+        raise ConfigError("server_url: an empty list names no replica")
+    from vsync_models.models.replicas import ReplicaSet
+
+    return ReplicaSet([build({**settings, "server_url": str(u)}) for u in urls], [str(u) for u in urls])
+
+
 def _openai_model(name: str, model_id: str, settings: dict[str, Any], config: Config, api: str) -> Model:
     from vsync_models.models.openai_compat import OpenAICompatModel, resolve_openai_settings
+
+    # A list of replicas names its endpoints itself: the environment's base URL must not replace them.
+    no_env_url = replace(config, env={k: v for k, v in config.env.items() if k not in _BASE_URL_ENV})
+    if (
+        many := _replicated(settings, lambda s: _openai_model(name, model_id, s, no_env_url, api))
+    ) is not None:
+        return many
 
     api_section = config.api.get(api) or {}
     env = dict(config.env)
@@ -205,6 +225,16 @@ def _served_model(name: str, settings: dict[str, Any], config: Config) -> Model:
     from vsync_models.models.omni_server import OmniServerModel, ServerLaunch
     from vsync_models.serve.launch import DEFAULT_STARTUP_TIMEOUT_S
     from vsync_models.serve.vllm_engine import settings_from_config
+
+    if (many := _replicated(settings, lambda s: _served_model(name, s, config))) is not None:
+        return many
+    groups = settings.get("gpu_ids")
+    if isinstance(groups, (list, tuple)) and groups and all(isinstance(g, (list, tuple)) for g in groups):
+        # gpu_ids: [[0, 1], [2, 3]]: one server per GPU group, each started on a free port.
+        from vsync_models.models.replicas import ReplicaSet
+
+        copies = [_served_model(name, {**settings, "gpu_ids": list(g), "port": None}, config) for g in groups]
+        return ReplicaSet(copies, [c.base_url for c in copies])  # type: ignore[attr-defined]
 
     engine = str(settings.get("engine") or "transformers")
     if engine not in ENGINES:
