@@ -2,7 +2,7 @@
 
     python bench/throughput.py [--latency 0.2] [--jitter 0.05] [--server-concurrency 32]
 
-Starts stand-in OpenAI-compatible servers (vsync_models.serve.standin: fixed jittered latency,
+Starts stand-in OpenAI-compatible servers (vsync_models.standin: fixed jittered latency,
 a concurrency limit) on 127.0.0.1 and runs the level-1 suite (all three modalities, the OpenAI
 client, so frames are sampled for avt and vt) through pytest against them, each configuration in a
 fresh response cache. Prints one table, every figure from the same run:
@@ -44,7 +44,7 @@ from vsync_models.dataset import load_level1  # noqa: E402
 from vsync_models.media import MediaPreparer  # noqa: E402
 from vsync_models.models.openai_compat import OpenAICompatModel  # noqa: E402
 from vsync_models.prompts import PromptSettings, build_request  # noqa: E402
-from vsync_models.serve.standin import StandinServer  # noqa: E402
+from vsync_models.standin import StandIn  # noqa: E402
 from vsync_models.types import Modality  # noqa: E402
 
 MEDIA_LINE = re.compile(r"vsync media: (\d+) prepared, (\d+) reused")
@@ -76,7 +76,7 @@ class Bench:
     def pytest(
         self,
         label: str,
-        servers: list[StandinServer],
+        servers: list[StandIn],
         extra: list[str],
         dataset: Path | None = None,
         in_flight: int = 1,
@@ -90,7 +90,7 @@ class Bench:
         if media_from is not None:
             shutil.copytree(media_from, cache / "media")
         config = run_dir / "config.yaml"
-        urls = [s.base_url for s in servers]
+        urls = [s.url for s in servers]
         config.write_text(
             json.dumps(
                 {
@@ -106,7 +106,16 @@ class Bench:
         env.pop("OPENAI_API_BASE", None)
         for server in servers:
             server.reset_counts()
-        cmd = [sys.executable, "-m", "pytest", "tests/benchmark", "-q", "--tb=no", "-p", "no:cacheprovider"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/benchmark/test_level1.py",
+            "-q",
+            "--tb=no",
+            "-p",
+            "no:cacheprovider",
+        ]
         cmd += ["--model", "openai:standin", "--config", str(config), "--cache-dir", str(cache)]
         cmd += [
             "--dataset",
@@ -138,10 +147,10 @@ def subset(dataset: Path, n: int, out: Path) -> Path:
     return out / "dataset.json"
 
 
-def reference_runner(server: StandinServer, dataset: Path, n_items: int, work: Path) -> tuple[int, float]:
+def reference_runner(server: StandIn, dataset: Path, n_items: int, work: Path) -> tuple[int, float]:
     """The original's loop: one item after another, frames decoded again for every request."""
     data = load_level1(dataset, REPO / "data" / "level_1" / "videos")
-    model = OpenAICompatModel("standin", "standin", server.base_url, "sk-bench", max_retries=0)
+    model = OpenAICompatModel("standin", "standin", server.url, "sk-bench", max_retries=0)
     settings = PromptSettings()
     done = 0
     start = time.monotonic()
@@ -185,7 +194,7 @@ def collection(work: Path, n_items: int) -> tuple[float, float, int, int]:
         sys.executable,
         "-m",
         "pytest",
-        "tests/benchmark",
+        "tests/benchmark/test_level1.py",
         "--collect-only",
         "-q",
         "-p",
@@ -230,7 +239,7 @@ def main() -> None:
         small = subset(dataset, args.slow_items, work / "small")
         lat, jit, limit = args.latency, args.jitter, args.server_concurrency
         rows: list[Run] = []
-        with StandinServer(latency_s=lat, jitter_s=jit, max_concurrency=limit, seed=1) as server:
+        with StandIn(latency_s=lat, jitter_s=jit, max_concurrency=limit, seed=1) as server:
             cold = bench.pytest(
                 "-n 4 --concurrency 32, cold media cache",
                 [server],
@@ -273,8 +282,8 @@ def main() -> None:
             ref_n, ref_s = reference_runner(server, dataset, args.slow_items, work)
         half = max(1, limit // 2)
         with (
-            StandinServer(latency_s=lat, jitter_s=jit, max_concurrency=half, seed=2) as one,
-            StandinServer(latency_s=lat, jitter_s=jit, max_concurrency=half, seed=3) as two,
+            StandIn(latency_s=lat, jitter_s=jit, max_concurrency=half, seed=2) as one,
+            StandIn(latency_s=lat, jitter_s=jit, max_concurrency=half, seed=3) as two,
         ):
             bench.args.server_concurrency = half
             single = bench.pytest(
@@ -284,7 +293,7 @@ def main() -> None:
                 f"2 replicas (limit {half} each)", [one, two], ["--concurrency", "32"], None, 32, warm_media
             )
             bench.args.server_concurrency = limit
-        with StandinServer(latency_s=0.0, max_concurrency=None) as zero:
+        with StandIn(latency_s=0.0, max_concurrency=None) as zero:
             bench.args.latency = 0.0
             seq0 = bench.pytest(
                 "zero latency, --concurrency 1", [zero], ["--concurrency", "1"], None, 1, warm_media

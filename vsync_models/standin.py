@@ -1,18 +1,23 @@
-"""A stand-in OpenAI-compatible model server that fails on purpose: fault injection on loopback.
+"""A stand-in OpenAI-compatible model server on loopback: latency, a concurrency limit, and faults.
 
     python -m vsync_models.standin --port 0 --ready-file ready.json --log requests.jsonl \\
-        --rate 500=0.2 --rate reset=0.05 --seed 0 --kill-after 150
+        --rate 500=0.2 --rate reset=0.05 --seed 0 --kill-after 150 --latency 0.2 --jitter 0.05
 
-It answers every question with a letter derived from the prompt's text alone (sha256), so a run
-that went through faults and one that did not must score exactly the same, and it logs one JSON
-line per request (the counting mechanism: which questions were asked, how often, with which
-fault). Faults come from a script (consumed in order, for exact tests) and then from seeded
-rates (for the benchmark). What each fault does on the wire:
+The harness's reliability and throughput claims are only testable against a server whose
+behaviour is known exactly, so this one is scripted end to end. By default it answers every
+question with a letter derived from the prompt's text alone (sha256), so a run that went through
+faults and one that did not must score exactly the same. Each answer takes a fixed, jittered
+latency, as a served model does up to ``max_concurrency`` requests in flight (more wait for a
+slot, as on a saturated vLLM). It counts what a throughput figure or a test needs (requests,
+requests in flight and their peak, the window in which it had work) and logs one JSON line per
+request (which questions were asked, how often, with which fault). Faults come from a script
+(consumed in order, for exact tests) and then from seeded rates (for the benchmark). What each
+fault does on the wire:
 
-    ok            200 with one choice "Answer: <letter>"
+    ok            200 with one choice (``answer(text)``, by default "Answer: <letter>")
     429           429 with Retry-After: 0
     500/502/503   that status with a JSON error body
-    400/401/403   that status (never worth a retry); 401 echoes the key it got, as real APIs do; 401 echoes the key it got, as real APIs do
+    400/401/403   that status (never worth a retry); 401 echoes the key it got, as real APIs do
     reset         the TCP connection is reset without a byte of answer
     timeout       nothing is sent for ``hang_s`` seconds (longer than the client waits)
     truncated     a 200 whose body stops half-way (Content-Length promises more)
@@ -23,8 +28,13 @@ rates (for the benchmark). What each fault does on the wire:
 
 ``--kill-after N`` kills when request N+1 arrives; with ``--kill-pid-file`` it SIGKILLs the
 process whose pid is in that file instead (the pytest run under test) and then keeps serving.
-Only the standard library is used, so it runs wherever the harness does, in-process
-(:class:`StandIn`) or as its own process, whose SIGKILL is the point of some tests.
+:meth:`StandIn.crash` is the in-process counterpart for a replica that dies: requests in flight
+are dropped unanswered and new connections are refused. Only the standard library is used, so it
+runs wherever the harness does, in-process (:class:`StandIn`) or as its own process (:func:`spawn`),
+whose SIGKILL is the point of some tests::
+
+    with StandIn(FaultPlan(script=["500"]), latency_s=0.2, max_concurrency=32) as server:
+        ...  # point an OpenAI client at server.url
 """
 
 from __future__ import annotations
@@ -43,7 +53,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -119,22 +129,11 @@ class FaultPlan:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 256  # a benchmark opens hundreds of connections at once
 
-    def __init__(self, address: tuple[str, int], plan: FaultPlan, log_path: Path | None) -> None:
+    def __init__(self, address: tuple[str, int], standin: StandIn) -> None:
         super().__init__(address, _Handler)
-        self.plan = plan
-        self.log_path = log_path
-        self.entries: list[dict[str, Any]] = []
-        self._log_lock = threading.Lock()
-
-    def record(self, entry: dict[str, Any]) -> None:
-        with self._log_lock:
-            self.entries.append(entry)
-            if self.log_path is not None:
-                with open(self.log_path, "a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
-                    fh.flush()
-                    os.fsync(fh.fileno())  # the log must survive a SIGKILL of this process
+        self.standin = standin
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Broken connections are what this server is for; no tracebacks."""
@@ -143,21 +142,31 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the JSON log is the record."""
 
     def do_GET(self) -> None:
-        if self.path.rstrip("/").endswith("/models"):
+        if self.server.standin.dead:
+            self.close_connection = True
+        elif self.path.rstrip("/").endswith("/models"):
             self._json(200, {"object": "list", "data": [{"id": "standin", "object": "model"}]})
-        elif self.path == "/health":
+        elif self.path.rstrip("/") == "/health":
             self._json(200, {"status": "ok"})
         else:
             self._json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
 
     def do_POST(self) -> None:
+        standin = self.server.standin
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
+        if standin.dead:
+            self.close_connection = True
+            return
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            self._json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+            return
         try:
             text = _prompt_text(json.loads(raw))
         except (ValueError, KeyError, TypeError, IndexError):
@@ -165,18 +174,21 @@ class _Handler(BaseHTTPRequestHandler):
                 400, {"error": {"message": "not a chat completion request", "type": "invalid_request"}}
             )
             return
-        n, fault = self.server.plan.next()
+        n, fault = standin.plan.next()
         question = text.strip().splitlines()[-1] if text.strip() else ""
-        entry = {"n": n, "fault": fault, "question": question, "sha": _sha(text)}
-        self.server.record(entry)
+        standin.record({"n": n, "fault": fault, "question": question, "sha": _sha(text)})
         if fault == "kill":
             self._kill()
             fault = "ok"  # only reached when another process was killed: this answer goes nowhere
+        if not standin.think(text):  # died meanwhile: drop the connection unanswered
+            self.close_connection = True
+            return
         self._respond(fault, text)
 
     def _respond(self, fault: str, text: str) -> None:
         if fault == "ok":
-            self._json(200, _completion({"role": "assistant", "content": f"Answer: {answer_for(text)}"}))
+            content = self.server.standin.answer(text)
+            self._json(200, _completion({"role": "assistant", "content": content}))
         elif fault == "empty":
             self._json(200, {**_completion(None), "choices": []})
         elif fault == "no_content":
@@ -201,11 +213,11 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault == "reset":
             self._reset()
         elif fault == "timeout":
-            time.sleep(self.server.plan.hang_s)
+            self.server.standin.hang()
             self._reset()
 
     def _kill(self) -> None:
-        target = self.server.plan.kill_pid_file
+        target = self.server.standin.plan.kill_pid_file
         if target is None:
             os.kill(os.getpid(), signal.SIGKILL)
         else:
@@ -256,13 +268,52 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-class StandIn:
-    """The stand-in in a background thread of this process: ``with StandIn(plan) as s: s.url``."""
+def _answer_line(text: str) -> str:
+    return f"Answer: {answer_for(text)}"
 
-    def __init__(self, plan: FaultPlan | None = None, log_path: Path | None = None) -> None:
+
+class StandIn:
+    """The stand-in, serving from a background thread of this process from construction on.
+
+    ``answer(text)`` gives the reply to a request whose last message's text is ``text``;
+    ``delay(text)``, when given, replaces the jittered latency for that request. Both, and
+    ``latency_s``, may be changed while it serves: tests reshape one server between runs.
+    """
+
+    def __init__(
+        self,
+        plan: FaultPlan | None = None,
+        log_path: Path | None = None,
+        *,
+        latency_s: float = 0.0,
+        jitter_s: float = 0.0,
+        max_concurrency: int | None = None,
+        answer: Callable[[str], str] | None = None,
+        delay: Callable[[str], float] | None = None,
+        seed: int = 0,
+        port: int = 0,
+    ) -> None:
         self.plan = plan or FaultPlan()
-        self._server = _Server(("127.0.0.1", 0), self.plan, log_path)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self.log_path = log_path
+        self.latency_s = latency_s
+        self.jitter_s = jitter_s
+        self.answer = answer or _answer_line
+        self.delay = delay
+        self._slots = threading.BoundedSemaphore(max_concurrency) if max_concurrency else None
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._entries: list[dict[str, Any]] = []
+        self.requests = 0
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.first_arrival: float | None = None
+        """``time.monotonic()`` when the first request arrived and when the last one was answered:
+        the window in which the server had work, i.e. a run without its process start-up."""
+        self.last_answer: float | None = None
+        self._dead = threading.Event()
+        self._server = _Server(("127.0.0.1", port), self)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="standin", daemon=True)
+        self._thread.start()
 
     @property
     def url(self) -> str:
@@ -271,15 +322,79 @@ class StandIn:
 
     @property
     def entries(self) -> list[dict[str, Any]]:
-        return list(self._server.entries)
+        with self._lock:
+            return list(self._entries)
+
+    @property
+    def dead(self) -> bool:
+        return self._dead.is_set()
+
+    def reset_counts(self) -> None:
+        """Start counting afresh, so that one server can be measured over several runs."""
+        with self._lock:
+            self.requests = self.peak_in_flight = 0
+            self._entries = []
+            self.first_arrival = self.last_answer = None
+
+    def record(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self._entries.append(entry)
+            if self.log_path is not None:
+                with open(self.log_path, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                    fh.flush()
+                    os.fsync(fh.fileno())  # the log must survive a SIGKILL of this process
+
+    def think(self, text: str) -> bool:
+        """Hold one request for its latency, in a slot when slots are limited; ``False`` when the
+        server died meanwhile (its caller then drops the connection, as a killed process would)."""
+        with self._lock:
+            if self.first_arrival is None:
+                self.first_arrival = time.monotonic()
+            self.requests += 1
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            if self._slots is not None:
+                self._slots.acquire()
+            try:
+                return not self._dead.wait(self._latency(text))
+            finally:
+                if self._slots is not None:
+                    self._slots.release()
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+                self.last_answer = time.monotonic()
+
+    def hang(self) -> None:
+        """Say nothing for ``plan.hang_s``, but no longer than the server lives: closing must not wait."""
+        self._dead.wait(self.plan.hang_s)
+
+    def _latency(self, text: str) -> float:
+        if self.delay is not None:
+            return self.delay(text)
+        with self._lock:
+            jitter = self._rng.uniform(-self.jitter_s, self.jitter_s) if self.jitter_s else 0.0
+        return max(0.0, self.latency_s + jitter)
+
+    def close(self) -> None:
+        """Drop requests in flight unanswered and refuse new connections, like a killed process."""
+        with self._lock:
+            if self._dead.is_set():
+                return
+            self._dead.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    crash = close
+    """What a test calls to kill a replica mid-run; the same as the end of a ``with`` block."""
 
     def __enter__(self) -> StandIn:
-        self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self.close()
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:
@@ -343,6 +458,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--kill-after", type=int, default=None)
     p.add_argument("--kill-pid-file", type=Path, default=None)
     p.add_argument("--hang-s", type=float, default=30.0)
+    p.add_argument("--latency", type=float, default=0.0, help="seconds per answer (mean)")
+    p.add_argument("--jitter", type=float, default=0.0, help="uniform jitter, +- seconds")
+    p.add_argument("--max-concurrency", type=int, default=None, help="requests answered at once")
     args = p.parse_args(argv)
     plan = FaultPlan(
         script=[f for f in args.script.split(",") if f],
@@ -352,13 +470,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         kill_pid_file=args.kill_pid_file,
         hang_s=args.hang_s,
     )
-    server = _Server(("127.0.0.1", args.port), plan, args.log)
+    server = StandIn(
+        plan,
+        args.log,
+        latency_s=args.latency,
+        jitter_s=args.jitter,
+        max_concurrency=args.max_concurrency,
+        seed=args.seed,
+        port=args.port,
+    )
     tmp = args.ready_file.with_name(args.ready_file.name + ".tmp")
-    port = server.server_address[1]
-    tmp.write_text(json.dumps({"url": f"http://127.0.0.1:{port}/v1", "pid": os.getpid()}), encoding="utf-8")
+    tmp.write_text(json.dumps({"url": server.url, "pid": os.getpid()}), encoding="utf-8")
     os.replace(tmp, args.ready_file)
     with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
+        server._thread.join()
     return 0
 
 

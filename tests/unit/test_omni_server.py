@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,6 +21,7 @@ from tests.unit.tiny_omni import EchoBackend, make_clip, serve_app
 from vsync_models.config import load_config
 from vsync_models.errors import ConfigError, ModelRequestError, ModelUnavailable, ServerGone
 from vsync_models.media import MediaPreparer
+from vsync_models.models import omni_server
 from vsync_models.models.base import ask
 from vsync_models.models.omni_server import OmniServerModel, ServerLaunch, audio_canary
 from vsync_models.models.registry import build_model, known_models
@@ -221,6 +223,52 @@ def test_a_server_that_is_gone_is_latched_and_never_asked_again(clips, preparer)
     assert str(again.value) == model.gone and sleeps == [1.0, 2.0], "no second round of retries"
     model.connect(url)  # a new server (e.g. restarted) starts with a clean slate
     assert model.gone is None
+
+
+def test_each_thread_asks_through_its_own_session_and_close_ends_them_all(
+    echo_url, clips, preparer, monkeypatch
+):
+    made: list[requests.Session] = []
+    users: dict[int, set[int]] = {}
+
+    class Spy(requests.Session):
+        def __init__(self) -> None:
+            super().__init__()
+            self.closed = False
+            made.append(self)
+
+        def request(self, *args: object, **kwargs: object) -> requests.Response:
+            users.setdefault(id(self), set()).add(threading.get_ident())
+            return super().request(*args, **kwargs)  # type: ignore[arg-type]
+
+        def close(self) -> None:
+            self.closed = True
+            super().close()
+
+    monkeypatch.setattr(omni_server.requests, "Session", Spy)
+    model = OmniServerModel("qwen2_5_omni", echo_url, token="t0ken")
+    model.fingerprint()  # this thread's session
+    request = make_request(clips.av, Modality.AT, preparer)
+    together = threading.Barrier(4)  # all four alive at once: four distinct threads
+    errors: list[str | None] = []
+
+    def worker() -> None:
+        together.wait(10)
+        errors.extend(ask(model, request).error for _ in range(2))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == [None] * 8
+    assert len(made) == 5 and all(len(users[id(s)]) == 1 for s in made), "a session crossed threads"
+    assert len(set().union(*users.values())) == 5
+    assert all(s.headers["Authorization"] == "Bearer t0ken" for s in made)
+    assert "t0ken" not in str(vars(model))
+    model.close()
+    assert all(s.closed for s in made)
+    assert model.generate(request).text and len(made) == 6, "a closed model opens a new session"
 
 
 class RefusingChatButHealthy:

@@ -11,10 +11,15 @@ import pytest
 
 from tests.support import choice_items, write_dataset
 from tests.unit.tiny_omni import make_clip
-from vsync_models.serve.standin import StandinServer
+from vsync_models.standin import StandIn
 
 LEVEL = re.compile(r"said sentence (\d+)\?")
 VERBOSE = re.compile(r"tests/test_level1\.py::test_item\[(\S+)\] (PASSED|FAILED)")
+
+
+def always_a(text: str) -> str:
+    """One answer for every item: whether an item passes is then up to its correct answer."""
+    return "A"
 
 
 def item_number(text: str) -> int:
@@ -23,14 +28,14 @@ def item_number(text: str) -> int:
 
 @pytest.fixture
 def server():
-    with StandinServer(latency_s=0.3) as srv:
+    with StandIn(latency_s=0.3, answer=always_a) as srv:
         yield srv
 
 
 @pytest.fixture
 def fast(bench, server, monkeypatch, warm_openai_sdk):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
-    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
     (bench.path / "config").mkdir()
     (bench.path / "config" / "config.yaml").write_text("runtime: {max_retries: 0}\n", encoding="utf-8")
     write_dataset(bench.path / "data" / "level_1", choice_items(24, answers="A"))
@@ -41,7 +46,7 @@ def run(bench, *args):
     return bench.runpytest("--model", "openai:standin", *args)
 
 
-def wait_quiet(server: StandinServer) -> None:
+def wait_quiet(server: StandIn) -> None:
     """Let any request the run left behind reach the server (and finish) before counting."""
     done = threading.Event()
     for _ in range(3):  # quiet for three latencies in a row
@@ -125,10 +130,9 @@ def test_a_clip_shared_by_items_and_modalities_is_prepared_once_across_workers(f
 
 def test_two_replicas_both_answer_and_killing_one_loses_no_item(fast, monkeypatch):
     monkeypatch.delenv("OPENAI_BASE_URL")
-    with StandinServer(latency_s=0.2) as one, StandinServer(latency_s=0.2) as two:
+    with StandIn(latency_s=0.2, answer=always_a) as one, StandIn(latency_s=0.2, answer=always_a) as two:
         (fast.path / "config" / "config.yaml").write_text(
-            "runtime: {max_retries: 0}\n"
-            f"models:\n  standin:\n    server_url: [{one.base_url}, {two.base_url}]\n",
+            f"runtime: {{max_retries: 0}}\nmodels:\n  standin:\n    server_url: [{one.url}, {two.url}]\n",
             encoding="utf-8",
         )
 
@@ -142,5 +146,5 @@ def test_two_replicas_both_answer_and_killing_one_loses_no_item(fast, monkeypatc
     res.assert_outcomes(passed=24)  # no item lost, none turned into an error
     doc = json.loads((fast.path / "reports" / "results_openai_standin_level1_at.json").read_text("utf-8"))
     by = [r["replica"] for r in doc["results"]]
-    assert two.requests >= 3 and by.count(two.base_url) < 3  # its in-flight items were answered by one
-    assert by.count(one.base_url) == 24 - by.count(two.base_url)
+    assert two.requests >= 3 and by.count(two.url) < 3  # its in-flight items were answered by one
+    assert by.count(one.url) == 24 - by.count(two.url)

@@ -13,7 +13,7 @@ from vsync_models.models.base import ModelOutput, ask
 from vsync_models.models.registry import build_model
 from vsync_models.models.replicas import ReplicaSet
 from vsync_models.pipeline import Pipeline
-from vsync_models.serve.standin import StandinServer
+from vsync_models.standin import StandIn
 
 
 class Fake:
@@ -84,14 +84,14 @@ def test_fingerprint_does_not_name_the_replica() -> None:
 def test_server_url_list_builds_a_replica_set_spreading_real_requests(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # a list of replicas wins over this
-    with StandinServer(latency_s=0.05) as one, StandinServer(latency_s=0.05) as two:
+    with StandIn(latency_s=0.05) as one, StandIn(latency_s=0.05) as two:
         cfg = tmp_path / "config.yaml"
         cfg.write_text(
-            f"runtime: {{max_retries: 0}}\nmodels:\n  standin:\n    server_url: [{one.base_url}, {two.base_url}]\n",
+            f"runtime: {{max_retries: 0}}\nmodels:\n  standin:\n    server_url: [{one.url}, {two.url}]\n",
             encoding="utf-8",
         )
         model = build_model("openai:standin", load_config(cfg))
-        assert isinstance(model, ReplicaSet) and model.urls == [one.base_url, two.base_url]
+        assert isinstance(model, ReplicaSet) and model.urls == [one.url, two.url]
         model.check()
 
         class Req:  # what OpenAICompatModel reads of an at request
@@ -102,4 +102,4 @@ def test_server_url_list_builds_a_replica_set_spreading_real_requests(tmp_path, 
         pipe.plan(range(16))
         answered = [pipe.result(i) for i in range(16)]
         assert one.requests + two.requests == 16 and one.requests > 0 and two.requests > 0
-        assert answered.count(one.base_url) == one.requests
+        assert answered.count(one.url) == one.requests

@@ -34,6 +34,7 @@ import mimetypes
 import shlex
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -187,9 +188,11 @@ class OmniServerModel:
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.launch = launch
-        self._session = session or requests.Session()
-        if token:  # VSYNC_SERVER_TOKEN; kept in the session only, never in the fingerprint or repr
-            self._session.headers["Authorization"] = f"Bearer {token}"
+        if session is not None and token:
+            session.headers["Authorization"] = f"Bearer {token}"
+        self._shared_session = session
+        self._sessions = _ThreadSessions(_session_factory(token))
+        weakref.finalize(self, self._sessions.close)
         self._sleep = sleep
         self.retry = retry or RetryPolicy(max_retries=max_retries)
         self._rng = rng
@@ -199,6 +202,18 @@ class OmniServerModel:
 
     def __repr__(self) -> str:
         return f"OmniServerModel(name={self.name!r}, base_url={self.base_url!r})"
+
+    @property
+    def _session(self) -> requests.Session:
+        """A session given to the constructor is used as it is (the caller owns it); otherwise
+        each calling thread gets its own, since ``--concurrency`` calls one model from many threads."""
+        if self._shared_session is not None:
+            return self._shared_session
+        return self._sessions.get()
+
+    def close(self) -> None:
+        """Close the connections of every thread's session (a later request opens new ones)."""
+        self._sessions.close()
 
     def connect(self, url: str) -> None:
         """Point the client at a server (``http://host:port`` or ``.../v1``), e.g. one a fixture just started."""
@@ -492,6 +507,49 @@ class OmniServerModel:
             f"model {self.name!r}: no model server answers at {self.root_url} ({reason}); {how} "
             f"(or point models.{self.name}.server_url at a running one)"
         )
+
+
+def _session_factory(token: str | None) -> Callable[[], requests.Session]:
+    """VSYNC_SERVER_TOKEN lives in this closure and the sessions only, never in the fingerprint,
+    the repr or the model's attributes."""
+
+    def new() -> requests.Session:
+        session = requests.Session()
+        if token:
+            session.headers["Authorization"] = f"Bearer {token}"
+        return session
+
+    return new
+
+
+class _ThreadSessions:
+    """One ``requests.Session`` per thread: a session's connection pool and cookie jar are not
+    safe to share between threads, and the request pipeline calls one model from many."""
+
+    def __init__(self, new: Callable[[], requests.Session]) -> None:
+        self._new = new
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._open: list[requests.Session] = []
+        self._generation = 0
+
+    def get(self) -> requests.Session:
+        mine = getattr(self._local, "session", None)
+        if mine is not None and mine[0] == self._generation:
+            return mine[1]
+        session = self._new()
+        with self._lock:
+            self._open.append(session)
+            self._local.session = (self._generation, session)
+        return session
+
+    def close(self) -> None:
+        """Close every thread's session; a thread that asks again afterwards gets a new one."""
+        with self._lock:
+            sessions, self._open = self._open, []
+            self._generation += 1
+        for session in sessions:
+            session.close()
 
 
 def _status_kind(code: int) -> str:
