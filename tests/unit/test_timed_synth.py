@@ -176,7 +176,7 @@ def test_the_oracles_catch_planted_leaks() -> None:
             next(c for c in late if c["video_path"] == name)["cuts_s"][slot] += 0.4
     assert cells(items3, fragment)["speak_now", "audio"].accuracy > 0.8
     found = cells(items3, late)
-    assert found["speak_now", "audio"].accuracy > 0.8 and found["speak_now", "video"].accuracy > 0.8
+    assert found["speak_now", "audio"].accuracy > 0.75 and found["speak_now", "video"].accuracy > 0.8
 
 
 def test_the_look_is_visible_only_on_the_looker_and_only_while_it_looks() -> None:
