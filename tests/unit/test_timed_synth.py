@@ -66,6 +66,24 @@ def test_level3_two_yes_per_clip_and_cuts_in_the_silence_after_each_slot() -> No
             assert first <= cut - 1 and (looker == p.speaker(k)) == p.speak(k)
 
 
+def test_level3_pauses_are_inside_a_turn_and_only_who_spoke_and_who_looks_tells_them_apart() -> None:
+    plans = plan_timed(4, 60, 3)
+    for p in plans:
+        for k, kind in enumerate(p.kinds):
+            assert p.speak(k) == (kind == "yield")
+            if kind == "pause":  # the same speaker goes on after the pause, not looking meanwhile
+                assert k + 1 < 4 and p.speaker(k + 1) == p.speaker(k) != p.looks[k][0]
+        heard = [s.heard.sentence for s in p.clip.slots]
+        assert len(set(heard)) == 4 and all(t.endswith(".") for t in heard)  # complete, never repeated
+        assert len({m.sentence for s in p.clip.slots for m in s.mouthing}) == 16
+    kinds = collections.Counter(k for p in plans for k in p.kinds)
+    assert kinds["yield"] == 120 and kinds["pause"] >= 80 and kinds["other"] >= 1
+    # the lookers are drawn apart from the answers: each looker looks as often at a "yes" cut as at a "no"
+    by_looker = collections.Counter((p.looks[k][0].name, p.speak(k)) for p in plans for k in range(4))
+    for c in ROSTER:
+        assert abs(by_looker[c.name, True] - by_looker[c.name, False]) <= 16, c.name
+
+
 def test_planning_is_deterministic_and_levels_use_their_own_streams() -> None:
     a, b = planned(2, 6), planned(2, 6)
     assert a == b
@@ -94,6 +112,11 @@ def test_shipped_level3_answers_are_balanced() -> None:
     items, _ = shipped(3)
     answers = collections.Counter(it["answer"] for it in items)
     assert answers["yes"] == answers["no"]
+    kinds = collections.Counter(it["truth"]["kind"] for it in items)
+    assert kinds["yield"] == answers["yes"] and kinds["pause"] >= 0.7 * kinds["yield"]
+    for slot in range(4):  # the phrase count says nothing either
+        at = [it["answer"] for it in items if it["truth"]["slot"] == slot]
+        assert at.count("yes") == at.count("no")
 
 
 @pytest.mark.parametrize("level", [2, 3])
@@ -140,6 +163,20 @@ def test_the_oracles_catch_planted_leaks() -> None:
         leftmost = next(c["name"] for c in clip["cast"] if c["position"] == 0)
         item["answer"] = "yes" if clip["looks"][item["truth"]["slot"]]["character"] == leftmost else "no"
     assert cells(items3, clips3)["speak_now", "video"].accuracy == 1.0
+    # Level 3, the naive mid-sentence pause: a pause cut's phrase is a fragment (audio), or it is
+    # cut 0.4 s later (both: the silence so far, every mouth shut for longer).
+    items3, clips3 = planned(3, 200)
+    fragment, late = copy.deepcopy(clips3), copy.deepcopy(clips3)
+    for item in items3:
+        if item["truth"]["kind"] == "pause":
+            slot, name = item["truth"]["slot"], item["group"] + ".mp4"
+            clip = next(c for c in fragment if c["video_path"] == name)
+            mouth = next(m for m in clip["mouthing"] if m["slot"] == slot and m["heard"])
+            mouth["text"] = clip["utterances"][slot]["text"] = mouth["text"].rsplit(" ", 2)[0]
+            next(c for c in late if c["video_path"] == name)["cuts_s"][slot] += 0.4
+    assert cells(items3, fragment)["speak_now", "audio"].accuracy > 0.8
+    found = cells(items3, late)
+    assert found["speak_now", "audio"].accuracy > 0.75 and found["speak_now", "video"].accuracy > 0.8
 
 
 def test_the_look_is_visible_only_on_the_looker_and_only_while_it_looks() -> None:

@@ -5,7 +5,8 @@ correlation, and the eyes), asked *when* instead of *who*.
   best → ``from <start> s to <end> s``; "At what time does X start speaking?" → its start.
 - "Which character is speaking at T s?" → the window holding T → whose mouth follows it.
 - "Should you start speaking now?" (a prefix) → the last speech window → who spoke it; the
-  character whose eyes changed at the last frame looks at the camera; yes iff they are the same.
+  character whose eyes changed at the last frame looks at the camera; yes iff they are the same
+  (a pause inside a turn is a cut at which its speaker does not look, so it is a "no" alike).
 
 Like level 1 it perceives only through the request's media view; with a stream withheld it
 guesses among what it *can* perceive (:func:`guess_timed`): a speech window heard (``at``) or a

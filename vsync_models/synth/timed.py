@@ -7,7 +7,8 @@ Level 2 (temporal grounding), three questions per clip:
 - ``speech_onset`` (instant): "At what time does the green triangle start speaking?";
 - ``who_at_time`` (choice): "Which character is speaking at 4.2 s?" over the four characters.
 
-Level 3 (when to speak): each clip is cut after each of its four slots; each prefix is its own
+Level 3 (when to speak): each clip is cut after each of its four phrases (a turn's end or a
+pause inside a turn, :mod:`.timed_plan`); each prefix is its own
 mp4 (``clip_0001_cut1.mp4``…) so a model cannot peek past the cut, and one ``speak_now``
 yes/no item asks whether the assistant should speak now. The items of one clip share ``group``
 (the clip) and carry ``cut_s``, from which the first-"yes" timing error is computed.
@@ -48,8 +49,8 @@ from vsync_models.synth.tts import DEFAULT_VOICE, SAMPLE_RATE, engine_version
 
 __all__ = ["GENERATOR_VERSION", "QUESTIONS", "build_timed_items", "generate_timed", "timed_truth"]
 
-GENERATOR_VERSION = "1"
-"""Bump whenever the same seed would produce different clips or items."""
+GENERATOR_VERSION = {2: "1", 3: "2"}
+"""Per level; bump whenever the same seed would produce different clips or items of that level."""
 
 QUESTIONS = {
     "when_speaks": "When is the voice of {name} heard? Give the start and end time of its sentence.",
@@ -58,8 +59,9 @@ QUESTIONS = {
     "speak_now": (
         "You are the assistant, watching this conversation through the camera; the clip stops now, "
         "at {t:.2f} s. A character hands the turn to you by looking straight at the camera (eyes "
-        "wide open) right after finishing what they said; anyone else looking at you does not. "
-        "Should you start speaking now?"
+        "wide open) right after finishing what they said; anyone else looking at you does not, and a "
+        "speaker who only pauses between sentences without looking at you is going on. Should you "
+        "start speaking now?"
     ),
 }
 _ITEM_STREAM = 1_000_003
@@ -105,7 +107,12 @@ def _items_of(plan: TimedPlan, rng: Rng, letters: Balancer[str]) -> list[dict[st
                     "task": "speak_now",
                     "group": plan.name,
                     "cut_s": _s(cut),
-                    "truth": {"slot": k, "speaker": plan.speaker(k).name, "looker": plan.looks[k][0].name},
+                    "truth": {
+                        "slot": k,
+                        "speaker": plan.speaker(k).name,
+                        "looker": plan.looks[k][0].name,
+                        "kind": plan.kinds[k],
+                    },
                 }
             )
         return out
@@ -162,6 +169,7 @@ def timed_truth(plan: TimedPlan, voice: FittedVoice | None = None) -> dict[str, 
         ]
         record["cuts_s"] = [_s(f) for f in plan.cuts]
         record["speak"] = [plan.speak(k) for k in range(len(plan.cuts))]
+        record["kinds"] = list(plan.kinds)
     return record
 
 
@@ -212,7 +220,7 @@ def generate_timed(out_dir: Path, level: int, seed: int = 0, n_clips: int = 40) 
     _write(out_dir / "dataset.json", dataset)
     manifest = {
         "generator": "vsync_models.synth.timed",
-        "generator_version": GENERATOR_VERSION,
+        "generator_version": GENERATOR_VERSION[level],
         "level": level,
         "seed": seed,
         "n_clips": n_clips,

@@ -6,6 +6,11 @@ and its clip's manifest record), cut down to what one modality could perceive:
 - **video**: where each character stands, every mouthing span and the sentence each mouth shapes
   (a perfect lip reader), and level 3's looks; never the sound, never which mouthing was heard;
 - **audio**: the heard utterances (texts, exact start and end); never who said them;
+
+for level 3 that includes what could tell a pause inside a turn from a turn's end: the pause so
+far and the gaps before, the phrase count, length and words, whether the last phrase is a complete
+sentence or a question or repeats one, how many mouths still move at the cut and how long all (and
+the looker's) have been shut, who looked at the previous cuts;
 - **joint**: both; it must always be right, which checks the ground truth.
 
 Every question reduces to picking one *candidate*: a slot for "when does X speak" (the best a
@@ -20,6 +25,7 @@ would show. Ties between k candidates are credited 1/k.
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -149,18 +155,39 @@ def _case(item: Mapping[str, Any], clip: Mapping[str, Any]) -> TimedCase:
     if task == "speak_now":
         slot = truth["slot"]
         look = clip["looks"][slot]
+        cut = clip["cuts_s"][slot]
         onsets = [m["start_s"] for m in _slot_mouths(clip, slot)]
         looker = look["character"]
         earlier = [lk["character"] for lk in clip["looks"][:slot]]
+        seen_mouths = [m for m in clip["mouthing"] if m["slot"] <= slot]
+        look_end = _mouth(clip, slot, looker)["end_s"]
         seen = {
             "slot": slot,
             "looker_onset_rank": _rank(onsets, _mouth(clip, slot, looker)["start_s"]),
             "looker_position": _positions(clip)[looker],
             "looker_looked_before": looker in earlier,
+            "looker_looked_last_cut": bool(earlier) and earlier[-1] == looker,
             "looker": looker,
+            "mouths_moving_at_cut": sum(m["end_s"] > cut for m in seen_mouths),
+            "quiet_before_cut": round(cut - max(m["end_s"] for m in seen_mouths), 2),
+            "looker_mouth_end_rank": _rank([m["end_s"] for m in _slot_mouths(clip, slot)], look_end),
+            "looker_quiet_before_cut": round(cut - look_end, 2),
             "always": 0,
         }
-        heard = _audio_slot_features(clip, slot) | {"utterances_so_far": slot + 1, "always": 0}
+        utts = clip["utterances"][: slot + 1]
+        last = utts[-1]
+        heard = _audio_slot_features(clip, slot) | {
+            "utterances_so_far": slot + 1,
+            "pause_so_far": round(cut - last["end_s"], 2),
+            "gaps_so_far": tuple(round(b["start_s"] - a["end_s"], 2) for a, b in itertools.pairwise(utts)),
+            "phrase_length": round(last["end_s"] - last["start_s"], 2),
+            "complete_sentence": last["text"].rstrip().endswith((".", "?", "!")),
+            "question": last["text"].rstrip().endswith("?"),
+            "text": last["text"],
+            "words": len(last["text"].split()),
+            "repeats_earlier_phrase": last["text"] in [u["text"] for u in utts[:-1]],
+            "always": 0,
+        }
         yes = _heard(clip, slot) == looker
         # candidates: 0 = yes, 1 = no; a feature's key is (value, candidate) so "learned" learns P(yes | value)
         return TimedCase(

@@ -2,7 +2,8 @@
 
 The clips look like level 1's (four characters, four 1.8-s slots, **all four mouths move in every
 slot**, each mouth shaping a different sentence: the characters x slots grid of mouthed sentences
-is a Latin square), but the speaker of each slot is drawn *independently* of the square and of
+is a Latin square; in level 3 each slot's four mouths shape their own four sentences, sixteen
+distinct per clip, so that no heard phrase repeats another), but the speaker of each slot is drawn *independently* of the square and of
 the staggered mouth onsets, and the heard sentence is simply what the speaker's mouth shapes. So:
 
 - the picture alone (even read as lips) is the same whoever speaks: every slot's speaker is
@@ -12,12 +13,24 @@ the staggered mouth onsets, and the heard sentence is simply what the speaker's 
 Level 2 (:data:`LEVEL2_TASKS`): every character speaks exactly once (the slot → speaker map is a
 uniform permutation), so "when does X speak" has one answer; which slot is asked is dealt evenly.
 
-Level 3: each slot's speaker is uniform and independent. After every slot, once all mouths have
-shut, one character *looks at the camera* (eyes wide, :func:`~.render.render_frames`). The clip
-is cut :data:`CUT_DELAY_FRAMES` later; the assistant should speak exactly when the character
-who just spoke is the one looking at it (it hands the turn over). Per clip two cuts are "yes" and
-two "no" (the pattern dealt evenly over the six), and a "no" cut's looker is uniform among the
-other three; so the looker alone is uniform in both cases and the picture cannot tell them apart.
+Level 3: the four slots are the phrases of one to three *turns*; every phrase is a complete
+sentence, and the pause between two phrases of one turn is drawn like the gap between turns (no
+phrase, duration or text says whether the turn goes on). After every phrase, once all mouths have
+shut, one character *looks at the camera* (eyes wide, :func:`~.render.render_frames`); the clip is
+cut :data:`CUT_DELAY_FRAMES` later. Each cut is one of three kinds (:data:`CUT_KINDS`):
+
+- ``yield``: the turn is over and its speaker looks at the camera: the assistant should speak;
+- ``pause``: a pause inside the turn (the same speaker says the next phrase); a listener looks;
+- ``other``: the turn is over but a listener looks (the turn is not handed to the assistant).
+
+Per clip two cuts are "yes" (``yield``), the pattern dealt evenly over the six; a "no" before the
+last cut is a ``pause``, the last cut's "no" is ``other`` (what follows the clip is not shown).
+The lookers are drawn *before and independently of* the answers (any three consecutive ones
+differ, so that every pattern is possible), and the speakers are then fitted to both: a turn's
+speaker is the looker at its end when it ends in ``yield``, and never looks during its pauses.
+So the looker sequence alone is independent of the answers, the sound (one voice, sixteen
+distinct sentences per clip, gaps drawn alike) names nobody, and only binding the heard phrase to
+the mouth that shapes it (who spoke) and comparing with who looks decides the answer.
 """
 
 from __future__ import annotations
@@ -30,12 +43,13 @@ from vsync_models.synth.plan import SLOTS, Ask, ClipPlan, Mouthing, Slot, _latin
 from vsync_models.synth.rng import Balancer, Rng
 from vsync_models.synth.speech import SENTENCES
 
-__all__ = ["CUT_DELAY_FRAMES", "LEVEL2_TASKS", "LEVEL3_TASKS", "TimedPlan", "plan_timed"]
+__all__ = ["CUT_DELAY_FRAMES", "CUT_KINDS", "LEVEL2_TASKS", "LEVEL3_TASKS", "TimedPlan", "plan_timed"]
 
 LEVEL2_TASKS = ("when_speaks", "speech_onset", "who_at_time")
 LEVEL3_TASKS = ("speak_now",)
 CUT_DELAY_FRAMES = 5
 """A level-3 cut comes 0.2 s after the last mouth of the slot shut (within the next gap)."""
+CUT_KINDS = ("yield", "pause", "other")
 
 _LEAD_FRAMES = (5, 8)
 _GAP_FRAMES = (10, 14)  # longer than level 1's, so a cut and its look fit before the next slot
@@ -58,6 +72,8 @@ class TimedPlan:
     """Level 2: the slot each task asks about."""
     probe_frame: int | None = None
     """Level 2: the frame ``who_at_time`` asks about (all four mouths move then)."""
+    kinds: tuple[str, ...] = ()
+    """Level 3: per cut, one of :data:`CUT_KINDS`."""
 
     @property
     def name(self) -> str:
@@ -86,17 +102,17 @@ def plan_timed(seed: int, n_clips: int, level: int) -> list[TimedPlan]:
     deck: list[str] = []
     plans = []
     for index in range(1, n_clips + 1):
-        if len(deck) < SLOTS:
+        n_texts = SLOTS if level == 2 else SLOTS * POSITIONS
+        if len(deck) < n_texts:
             deck.extend(rng.shuffled(s for s in SENTENCES if s not in deck))
-        texts = deck[:SLOTS]
-        del deck[:SLOTS]
+        texts = deck[:n_texts]
+        del deck[:n_texts]
         square = rng.choice(_latin_squares())
         row_of = rng.shuffled(ROSTER)  # which character plays each row of the square
         cast = tuple(rng.shuffled(ROSTER))  # left to right, independent of the rows
-        # level 2: everyone speaks once; level 3: each slot's speaker on its own
-        speakers = rng.shuffled(range(SLOTS)) if level == 2 else [rng.below(SLOTS) for _ in range(SLOTS)]
-        slots, ends = _timeline(rng, square, texts, row_of, speakers)
-        if level == 2:
+        if level == 2:  # everyone speaks once
+            speakers = rng.shuffled(range(SLOTS))
+            slots, ends = _timeline(rng, [[texts[i] for i in row] for row in square], row_of, speakers)
             a = slot_dealers["when_speaks"].pick()
             b = slot_dealers["speech_onset"].pick(exclude=[a])
             c = slot_dealers["who_at_time"].pick()
@@ -110,17 +126,54 @@ def plan_timed(seed: int, n_clips: int, level: int) -> list[TimedPlan]:
             plans.append(TimedPlan(level, clip, asked_slots=asked, probe_frame=probe))
             continue
         pattern = _YES_PATTERNS[pattern_dealer.pick()]
+        kinds = tuple(
+            "yield" if yes else "pause" if k + 1 < SLOTS else "other" for k, yes in enumerate(pattern)
+        )
+        lookers = _lookers(rng)
+        talkers = _turn_speakers(rng, kinds, lookers)
+        speakers = [row_of.index(c) for c in talkers]
+        # level 3: sixteen distinct sentences, each slot's four mouths from their own four
+        slots, ends = _timeline(
+            rng, [[texts[POSITIONS * k + i] for k, i in enumerate(row)] for row in square], row_of, speakers
+        )
         looks = []
         for k, slot in enumerate(slots):
-            speaker = slot.heard.character
-            looker = speaker if pattern[k] else rng.choice([c for c in ROSTER if c != speaker])
             start = slot.last_frame
-            looks.append((looker, start, ends[k] if k + 1 < SLOTS else start + _TAIL_FRAMES))
+            looks.append((lookers[k], start, ends[k] if k + 1 < SLOTS else start + _TAIL_FRAMES))
         cuts = tuple(s.last_frame + CUT_DELAY_FRAMES for s in slots)
         n_frames = cuts[-1]
         clip = ClipPlan(index, "timed", cast, tuple(slots), (), n_frames, _asks(level))
-        plans.append(TimedPlan(level, clip, looks=tuple(looks), cuts=cuts))
+        plans.append(TimedPlan(level, clip, looks=tuple(looks), cuts=cuts, kinds=kinds))
     return plans
+
+
+def _lookers(rng: Rng) -> list[Character]:
+    """One looker per cut, drawn before the answers: uniform each, any three consecutive differ
+    (so a turn of up to three phrases can end with its speaker looking, whatever the pattern)."""
+    out: list[Character] = []
+    for _ in range(SLOTS):
+        out.append(rng.choice([c for c in ROSTER if c not in out[-2:]]))
+    return out
+
+
+def _turn_speakers(rng: Rng, kinds: tuple[str, ...], lookers: list[Character]) -> list[Character]:
+    """Speakers that make ``kinds`` true for these ``lookers``: a turn runs up to and including
+    the first cut that is not a ``pause``; its speaker is the looker there if it ends in
+    ``yield``, else uniform among the characters who do not look during it."""
+    speakers: list[Character] = []
+    start = 0
+    for k, kind in enumerate(kinds):
+        if kind == "pause":
+            continue
+        during = lookers[start : k + 1]
+        if kind == "yield":
+            speaker = lookers[k]
+            assert speaker not in lookers[start:k], "three consecutive lookers differ"
+        else:
+            speaker = rng.choice([c for c in ROSTER if c not in during])
+        speakers.extend([speaker] * (k + 1 - start))
+        start = k + 1
+    return speakers
 
 
 def _asks(level: int) -> tuple[Ask, ...]:
@@ -130,13 +183,13 @@ def _asks(level: int) -> tuple[Ask, ...]:
 
 def _timeline(
     rng: Rng,
-    square: tuple[tuple[int, ...], ...],
-    texts: list[str],
+    mouthed: list[list[str]],
     row_of: list[Character],
     speakers: list[int],
 ) -> tuple[list[Slot], list[int]]:
-    """Slots with staggered onsets shuffled over the rows (independent of the speaker); also the
-    first frame of each slot and, last, where the clip's speech ends."""
+    """Slots with staggered onsets shuffled over the rows (independent of the speaker); row ``r``
+    mouths ``mouthed[r][slot]``. Also the first frame of each slot and, last, where the clip's
+    speech ends."""
     slots: list[Slot] = []
     starts: list[int] = []
     frame = _LEAD_FRAMES[0] + rng.below(_LEAD_FRAMES[1] - _LEAD_FRAMES[0] + 1)
@@ -144,7 +197,7 @@ def _timeline(
         starts.append(frame)
         onsets = rng.shuffled(rng.choice(_onset_patterns()))
         by_row = [
-            Mouthing(row_of[r], texts[square[r][k]], frame + onsets[r], heard=r == speakers[k])
+            Mouthing(row_of[r], mouthed[r][k], frame + onsets[r], heard=r == speakers[k])
             for r in range(POSITIONS)
         ]
         slots.append(Slot(k, tuple(sorted(by_row, key=lambda m: ROSTER.index(m.character)))))
