@@ -125,6 +125,8 @@ def build_request(
         answer_format=settings.format_for(item.answer_type),
         asr_text=asr,
         media=MediaView(item.video_file, modality, preparer),
+        answer_type=item.answer_type,
+        duration_s=item.duration if item.level != 1 else None,
     )
 
 

@@ -144,6 +144,11 @@ class Request:
     media: MediaView
     repeat: int = 0
     """``--repeat``: which asking of the same request this is; a separate cache entry when > 0."""
+    answer_type: str = "choice"
+    """What kind of answer the prompt asks for (``choice``, ``interval``, ``instant``, ``yesno``):
+    the answer format says it in words; this says it to code (the baselines)."""
+    duration_s: float | None = None
+    """The clip's length, as the prompt's ``[CLIP]`` line states it (levels 2 and 3)."""
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,17 @@ from vsync_models.errors import ConfigError, MediaError, ModelUnavailable
 from vsync_models.models.base import Model, ModelOutput, ask
 from vsync_models.models.baselines import ConstantModel, RandomModel
 from vsync_models.models.registry import DEFAULT_MODEL, build_model, known_models
+from vsync_models.time_answers import extract_interval, extract_time, extract_yes_no
 from vsync_models.types import Modality
 
 OPTIONS = ("A. a", "B. b", "C. c", "D. d")
 
 
-def req(item_id: str, modality: Modality = Modality.AVT):
-    return SimpleNamespace(item_id=item_id, modality=modality, options=OPTIONS)
+def req(item_id: str, modality: Modality = Modality.AVT, answer_type: str = "choice", duration_s=None):
+    options = OPTIONS if answer_type == "choice" else ()
+    return SimpleNamespace(
+        item_id=item_id, modality=modality, options=options, answer_type=answer_type, duration_s=duration_s
+    )
 
 
 def test_random_is_reproducible_and_order_independent():
@@ -31,6 +35,31 @@ def test_random_is_reproducible_and_order_independent():
     assert other != first
     blind = [RandomModel(seed=3).generate(req(f"q{i}", Modality.VT)).text for i in range(200)]
     assert blind == first, "a media-blind model answers the same in every modality"
+
+
+def test_random_answers_every_answer_type_in_a_form_the_extractors_read():
+    model = RandomModel(seed=0)
+    yes_no = [
+        extract_yes_no(model.generate(req(f"q{i}", answer_type="yesno")).text).value for i in range(100)
+    ]
+    assert set(yes_no) == {"yes", "no"}
+    instants = [
+        extract_time(model.generate(req(f"q{i}", answer_type="instant", duration_s=6.0)).text).value
+        for i in range(100)
+    ]
+    assert all(0.0 <= t <= 6.0 for t in instants) and len(set(instants)) > 50
+    spans = [
+        extract_interval(model.generate(req(f"q{i}", answer_type="interval", duration_s=6.0)).text).value
+        for i in range(100)
+    ]
+    assert all(0.0 <= a < b <= 6.1 for a, b in spans)
+
+
+def test_constant_says_one_thing_per_answer_type():
+    model = ConstantModel(answer="C", answers={"yesno": "no"})
+    assert model.generate(req("q")).text == "C"
+    assert model.generate(req("q", answer_type="yesno")).text == "no"
+    assert extract_time(model.generate(req("q", answer_type="instant")).text).value == 0.0
 
 
 def test_constant_and_fingerprints():

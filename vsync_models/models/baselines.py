@@ -17,7 +17,8 @@ __all__ = ["ConstantModel", "RandomModel"]
 
 
 class RandomModel:
-    """Picks an option uniformly at random, reproducibly.
+    """Picks an option (or a yes/no, a time, an interval inside the clip) uniformly at random,
+    reproducibly.
 
     The draw is seeded from (seed, item), not from a shared stream, so the answer for an
     item does not depend on test order, ``-k`` selection or xdist workers. It does not
@@ -40,22 +41,43 @@ class RandomModel:
         repeat = getattr(request, "repeat", 0)
         salt = f"|{repeat}" if repeat else ""
         digest = hashlib.sha256(f"{self.seed}|{request.item_id}{salt}".encode()).digest()
-        letter = random.Random(digest).choice([opt[0] for opt in request.options])
-        return ModelOutput(text=letter)
+        return ModelOutput(text=_random_answer(random.Random(digest), request))
+
+
+def _random_answer(rng: random.Random, request: Request) -> str:
+    if request.answer_type == "yesno":
+        return rng.choice(["yes", "no"])
+    end = request.duration_s or DEFAULT_DURATION_S
+    if request.answer_type == "instant":
+        return f"{rng.uniform(0.0, end):.2f} s"
+    if request.answer_type == "interval":
+        a, b = sorted((rng.uniform(0.0, end), rng.uniform(0.0, end)))
+        return f"from {a:.2f} s to {max(b, a + 0.1):.2f} s"
+    return rng.choice([opt[0] for opt in request.options])
+
+
+DEFAULT_DURATION_S = 10.0
+"""Where a prompt states no clip length: about the shipped clips' length."""
+
+CONSTANT_ANSWERS = {"choice": "A", "yesno": "yes", "instant": "0 s", "interval": "from 0 s to 2 s"}
+"""Per answer type, what ``constant`` says unless configured: a fixed pick exposes an imbalance
+(letters, yes/no) or a positional bias (times near the start) in a dataset."""
 
 
 class ConstantModel:
-    """Always gives the same answer text (default ``"A"``): exposes letter imbalance in a dataset."""
+    """Always gives the same answer text per answer type (``"A"`` for choices, ``"yes"``...)."""
 
-    def __init__(self, name: str = "constant", answer: str = "A") -> None:
+    def __init__(
+        self, name: str = "constant", answer: str = "A", answers: dict[str, str] | None = None
+    ) -> None:
         self.name = name
-        self.answer = answer
+        self.answers = {**CONSTANT_ANSWERS, **(answers or {}), "choice": answer}
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"kind": "constant", "answer": self.answer}
+        return {"kind": "constant", "answers": self.answers}
 
     def check(self) -> None:
         return None
 
     def generate(self, request: Request) -> ModelOutput:
-        return ModelOutput(text=self.answer)
+        return ModelOutput(text=self.answers.get(request.answer_type, self.answers["choice"]))

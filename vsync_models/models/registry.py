@@ -306,4 +306,5 @@ def _baseline(kind: str, settings: dict[str, Any]) -> Model:
 
     if kind == "random":
         return RandomModel(seed=int(settings.get("seed", 0)))
-    return ConstantModel(answer=str(settings.get("answer", "A")))
+    answers = {str(k): str(v) for k, v in (settings.get("answers") or {}).items()}
+    return ConstantModel(answer=str(settings.get("answer", "A")), answers=answers)
