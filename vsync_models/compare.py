@@ -27,12 +27,12 @@ from vsync_models.results import write_json_atomic
 from vsync_models.stats import (
     DEFAULT_BOOTSTRAP,
     DEFAULT_SEED,
-    MODALITY_ORDER,
     Estimate,
     McNemarResult,
     mcnemar,
     paired_bootstrap,
 )
+from vsync_models.types import MODALITY_ORDER
 
 __all__ = [
     "BASELINE_FORMAT",

@@ -30,7 +30,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from vsync_models.compare import text_table
-from vsync_models.stats import ALL_TASKS, MODALITY_ORDER
+from vsync_models.stats import ALL_TASKS
+from vsync_models.types import MODALITY_ORDER
 
 __all__ = [
     "ENDINGS",

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from vsync_models.evaluate import circular_verdict
-from vsync_models.stats import MODALITY_ORDER, pass_at_k, pass_hat_k
-from vsync_models.types import ItemResult, Outcome
+from vsync_models.stats import pass_at_k, pass_hat_k
+from vsync_models.types import MODALITY_ORDER, ItemResult, Outcome
 
 __all__ = [
     "RepeatGroup",

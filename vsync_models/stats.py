@@ -25,6 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from vsync_models.timing_metrics import timing_metrics
+from vsync_models.types import MODALITY_ORDER
+
 __all__ = [
     "DEFAULT_SEED",
     "Estimate",
@@ -50,7 +53,6 @@ DEFAULT_SEED = 0
 DEFAULT_BOOTSTRAP = 2000
 MCNEMAR_EXACT_BELOW = 25
 """Discordant pairs below which McNemar uses the exact binomial test (the usual rule of thumb)."""
-MODALITY_ORDER = {"avt": 0, "vt": 1, "at": 2}
 ALL_TASKS = "all"
 
 
@@ -402,8 +404,6 @@ def summarize(
             continue
         circular = synchrony_gain(subset, "circular_outcome", n_boot=n_boot, rng=np.random.default_rng(seed))
         gains.append(GainSummary(level, task, plain, circular))
-    from vsync_models.timing_metrics import timing_metrics  # it reads MODALITY_ORDER from here
-
     return RunSummary(groups, gains, timing_metrics(records))
 
 

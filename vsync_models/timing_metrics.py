@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from vsync_models.stats import MODALITY_ORDER
+from vsync_models.types import MODALITY_ORDER
 
 __all__ = ["RECALL_AT", "GroundingMetrics", "TurnMetrics", "format_timing", "timing_metrics"]
 

@@ -48,6 +48,9 @@ class Modality(str, enum.Enum):
             raise ValueError(f"unknown modality {text!r}; use one of: {known}") from None
 
 
+MODALITY_ORDER = {"avt": 0, "vt": 1, "at": 2}
+"""How tables and files list modalities: the headline (synchronised) condition first."""
+
 _MODALITY_SYNONYMS = {
     "avt": Modality.AVT,
     "av": Modality.AVT,
