@@ -82,6 +82,7 @@ def test_level_results_files_and_summary_metrics(levels: pytest.Pytester) -> Non
     config = levels.path / "config.yaml"
     config.write_text(
         "models:\n  constant:\n    answer: 'yes, from 1 s to 3 s'\n"
+        "    answers: {interval: &same 'yes, from 1 s to 3 s', instant: *same, yesno: *same}\n"
         # the original's level-1 pattern names level 1 literally; it must not capture level 2's file
         "benchmark:\n  level1:\n    output_pattern: 'results_{model}_level1.json'\n",
         encoding="utf-8",

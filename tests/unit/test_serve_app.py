@@ -24,7 +24,8 @@ import requests
 from tests.unit.tiny_omni import REPO, EchoBackend, make_clip, serve_app
 from vsync_models.serve.__main__ import build_parser
 from vsync_models.serve.app import ServerSettings, create_app
-from vsync_models.serve.backend import BackendError, load_backend
+from vsync_models.serve.backend import BackendError
+from vsync_models.serve.backends import load_backend
 from vsync_models.serve.launch import ServerStartError, probe_health, start_server, stop_server
 from vsync_models.serve.media import MediaStore
 

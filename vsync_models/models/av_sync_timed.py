@@ -19,24 +19,22 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vsync_models.models.av_sync import (
-    _UTTERANCE_FRAMES,
-    _Audio,
-    _correlation,
-    _norm,
-    _option_texts,
-    _Undecided,
-    _Video,
+from vsync_models.models.av_measure import (
+    UTTERANCE_FRAMES,
+    Audio,
+    Undecided,
+    Video,
+    correlation,
+    norm,
+    option_texts,
+    perceive_audio,
+    perceive_video,
 )
 from vsync_models.synth.layout import FPS, POSITIONS, ROSTER
 from vsync_models.types import Request
-
-if TYPE_CHECKING:
-    from vsync_models.models.av_sync import AVSyncModel
 
 __all__ = ["decide_timed", "guess_timed"]
 
@@ -61,58 +59,58 @@ def _kind(question: str) -> str | None:
 
 
 def _named(question: str) -> str:
-    found = [c.name for c in ROSTER if _norm(c.name) in _norm(question)]
+    found = [c.name for c in ROSTER if norm(c.name) in norm(question)]
     if len(found) != 1:
-        raise _Undecided("the question does not name exactly one character")
+        raise Undecided("the question does not name exactly one character")
     return found[0]
 
 
-def _perceive(model: AVSyncModel, request: Request) -> tuple[_Video, _Audio]:
-    audio = model._audio(request)
+def _perceive(request: Request) -> tuple[Video, Audio]:
+    audio = perceive_audio(request)
     if audio is None:
-        raise _Undecided("this request withholds the audio the question needs")
-    video = model._video(request)
+        raise Undecided("this request withholds the audio the question needs")
+    video = perceive_video(request)
     if video is None:
-        raise _Undecided("this request withholds the frames the question needs")
+        raise Undecided("this request withholds the frames the question needs")
     return video, audio
 
 
-def _r(video: _Video, audio: _Audio, position: int, window: tuple[int, int]) -> float:
+def _r(video: Video, audio: Audio, position: int, window: tuple[int, int]) -> float:
     s, e = window[0], min(window[1], len(video.mouths), len(audio.envelope))
-    return _correlation(video.mouths[s:e, position], audio.envelope[s:e])
+    return correlation(video.mouths[s:e, position], audio.envelope[s:e])
 
 
-def _speaker(video: _Video, audio: _Audio, window: tuple[int, int]) -> int:
+def _speaker(video: Video, audio: Audio, window: tuple[int, int]) -> int:
     return int(np.argmax([_r(video, audio, p, window) for p in range(POSITIONS)]))
 
 
-def decide_timed(model: AVSyncModel, request: Request) -> tuple[str, str] | None:
+def decide_timed(request: Request) -> tuple[str, str] | None:
     """``(answer text, reason)`` for a level-2/3 question, ``None`` for any other question."""
     kind = _kind(request.question)
     if kind is None:
         return None
-    video, audio = _perceive(model, request)
+    video, audio = _perceive(request)
     if kind == "yesno":
         return _speak_now(video, audio)
     if len(audio.windows) != 4:
-        raise _Undecided(f"found {len(audio.windows)} speech windows, not 4")
+        raise Undecided(f"found {len(audio.windows)} speech windows, not 4")
     if kind == "who_at_time":
         m = _TIME.search(request.question)
         if m is None:
-            raise _Undecided("the question names no time")
+            raise Undecided("the question names no time")
         frame = float(m.group(1)) * FPS
         window = min(
             audio.windows,
             key=lambda w: 0 if w[0] <= frame < w[1] else min(abs(frame - w[0]), abs(frame - w[1])),
         )
         name = video.names[_speaker(video, audio, window)]
-        hits = [letter for letter, text in _option_texts(request.options) if _norm(text) == _norm(name)]
+        hits = [letter for letter, text in option_texts(request.options) if norm(text) == norm(name)]
         if len(hits) != 1:
-            raise _Undecided(f"no single option names {name}")
+            raise Undecided(f"no single option names {name}")
         return hits[0], f"{name}'s mouth follows the voice heard then"
     name = _named(request.question)
     if name not in video.names:
-        raise _Undecided(f"{name} is not on screen")
+        raise Undecided(f"{name} is not on screen")
     position = video.names.index(name)
     s, e = max(audio.windows, key=lambda w: _r(video, audio, position, w))
     why = f"{name}'s mouth follows the voice best in this speech window"
@@ -121,15 +119,15 @@ def decide_timed(model: AVSyncModel, request: Request) -> tuple[str, str] | None
     return f"from {s / FPS:.2f} s to {e / FPS:.2f} s", why
 
 
-def _speak_now(video: _Video, audio: _Audio) -> tuple[str, str]:
+def _speak_now(video: Video, audio: Audio) -> tuple[str, str]:
     voiced = np.flatnonzero(audio.envelope > _VOICED)
     if len(voiced) == 0:
         return "no", "nobody has spoken yet"
     end = int(voiced[-1]) + 1
-    window = (max(0, end - _UTTERANCE_FRAMES), end)
+    window = (max(0, end - UTTERANCE_FRAMES), end)
     speaker = _speaker(video, audio, window)
     if video.eyes is None or len(video.eyes) == 0:
-        raise _Undecided("the eyes could not be measured")
+        raise Undecided("the eyes could not be measured")
     last = video.eyes[-1]
     looker = int(np.argmax(last)) if last.max() >= _LOOK_PIXELS else None
     if looker is None:
@@ -139,16 +137,16 @@ def _speak_now(video: _Video, audio: _Audio) -> tuple[str, str]:
     return "no", f"{video.names[speaker]} spoke last, but {video.names[looker]} looks at the camera"
 
 
-def guess_timed(model: AVSyncModel, request: Request, reason: str) -> str:
+def guess_timed(request: Request, reason: str, seed: int) -> str:
     """An informed guess from the stream that is there (see the module docstring), said to be one."""
-    key = f"{model.seed}|{request.item_id}|{request.modality.value}|{request.question}"
+    key = f"{seed}|{request.item_id}|{request.modality.value}|{request.question}"
     rng = random.Random(hashlib.sha256(key.encode()).digest())
     kind = _kind(request.question)
     if kind is None:
         return f"I cannot tell: {reason}."
     if kind == "yesno":
         return f"(a guess: {reason})\nAnswer: {rng.choice(['yes', 'no'])}"
-    candidates = _candidates(model, request)
+    candidates = _candidates(request)
     if not candidates:
         return f"I cannot tell: {reason}."
     s, e = rng.choice(candidates)
@@ -156,17 +154,17 @@ def guess_timed(model: AVSyncModel, request: Request, reason: str) -> str:
     return f"(a guess: {reason})\nAnswer: {answer}"
 
 
-def _candidates(model: AVSyncModel, request: Request) -> list[tuple[int, int]]:
+def _candidates(request: Request) -> list[tuple[int, int]]:
     """Stretches the question could be about, from whichever stream the request carries."""
-    audio = model._audio(request)
+    audio = perceive_audio(request)
     if audio is not None:
         return list(audio.windows)
-    video = model._video(request)
+    video = perceive_video(request)
     if video is None:
         return []
     try:
         position = video.names.index(_named(request.question))
-    except (_Undecided, ValueError):
+    except (Undecided, ValueError):
         return []
     return _bursts(video.mouths[:, position])
 
@@ -183,4 +181,4 @@ def _bursts(mouth: np.ndarray, min_len: int = 20, bridge: int = 8) -> list[tuple
             spans[-1][1] = int(i) + 1
         else:
             spans.append([int(i), int(i) + 1])
-    return [(s, min(s + _UTTERANCE_FRAMES, len(mouth))) for s, e in spans if e - s >= min_len]
+    return [(s, min(s + UTTERANCE_FRAMES, len(mouth))) for s, e in spans if e - s >= min_len]

@@ -16,7 +16,8 @@ with ``python -m vsync_models.serve`` (see :mod:`vsync_models.serve.launch`).
 
 Modules: :mod:`~vsync_models.serve.protocol` (request parsing, no web framework),
 :mod:`~vsync_models.serve.media` (uploads and local paths), :mod:`~vsync_models.serve.backend`
-(the backend seam), :mod:`~vsync_models.serve.qwen_omni` (transformers backends),
+(the backend seam), :mod:`~vsync_models.serve.backends` (backend names → loaders),
+:mod:`~vsync_models.serve.qwen_omni` (transformers backends),
 :mod:`~vsync_models.serve.app` (FastAPI), :mod:`~vsync_models.serve.launch` (start, health, stop),
 :mod:`~vsync_models.serve.vllm_engine` (the same for ``vllm serve``),
 :mod:`~vsync_models.serve.tiny` (tiny random checkpoints for CPU tests).

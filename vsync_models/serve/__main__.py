@@ -27,7 +27,7 @@ DEFAULT_PORT = 8000
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from vsync_models.serve.backend import BACKENDS
+    from vsync_models.serve.backends import BACKENDS
 
     p = argparse.ArgumentParser(
         prog="python -m vsync_models.serve",
@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _backend_name(value: str) -> str:
-    from vsync_models.serve.backend import BACKENDS
+    from vsync_models.serve.backends import BACKENDS
 
     if value in BACKENDS or (":" in value and all(value.partition(":")[::2])):
         return value
@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as exc:
         log.error("the server needs fastapi and uvicorn (%s): pip install 'vsync-bench[local]'", exc)
         return 2
-    from vsync_models.serve.backend import BackendError, VideoSampling, load_backend
+    from vsync_models.serve.backend import BackendError, VideoSampling
+    from vsync_models.serve.backends import load_backend
 
     video = VideoSampling(args.video_fps, args.video_max_frames, args.video_min_pixels, args.video_max_pixels)
     log.info("loading %s from %s", args.backend, args.model_path)

@@ -6,20 +6,17 @@ names, each file has been probed for the streams it must carry. A backend turns 
 and counts what it fed the model (prompt, audio and video tokens), which is what the audio
 canary and the per-item ``usage`` records rely on.
 
-Backends are looked up by name and imported lazily, so the server (and its tests) run without
-torch until a real model is asked for.
+Only the interface lives here, so a backend module can import it without importing every other
+backend; which names load which backend is :mod:`vsync_models.serve.backends`' business.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 __all__ = [
-    "BACKENDS",
     "Backend",
     "BackendError",
     "Generation",
@@ -28,7 +25,6 @@ __all__ = [
     "Prompt",
     "TextPart",
     "VideoSampling",
-    "load_backend",
 ]
 
 
@@ -130,44 +126,3 @@ class Backend(Protocol):
     def generate(self, prompt: Prompt) -> Generation:
         """Answer one prompt; raise :class:`BackendError` (or anything) for failures."""
         ...
-
-
-def _qwen(kind: str) -> Callable[..., Backend]:
-    def load(model_path: str, **options: Any) -> Backend:
-        from vsync_models.serve.qwen_omni import QwenOmniBackend
-
-        return QwenOmniBackend(kind, model_path, **options)
-
-    return load
-
-
-BACKENDS: dict[str, Callable[..., Backend]] = {
-    "qwen2_5_omni": _qwen("qwen2_5_omni"),
-    "qwen3_omni": _qwen("qwen3_omni"),
-    "qwen3_omni_thinking": _qwen("qwen3_omni_thinking"),
-}
-"""Backend name → loader(model_path, **options). Each loader imports its dependencies itself."""
-
-
-def load_backend(kind: str, model_path: str, **options: Any) -> Backend:
-    """Load a named backend, or ``package.module:factory`` (a backend of your own, or a test stand-in).
-
-    A factory is called as ``factory(model_path, **options)`` and must return a :class:`Backend`.
-    """
-    if ":" in kind:
-        module_name, _, attr = kind.partition(":")
-        try:
-            loader = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise BackendError(f"cannot load backend {kind!r}: {exc}") from None
-    else:
-        try:
-            loader = BACKENDS[kind]
-        except KeyError:
-            raise BackendError(
-                f"unknown backend {kind!r}; known: {', '.join(sorted(BACKENDS))} (or package.module:factory)"
-            ) from None
-    backend = loader(model_path, **options)
-    if not isinstance(backend, Backend):
-        raise BackendError(f"backend {kind!r} does not provide kind, describe() and generate()")
-    return backend
