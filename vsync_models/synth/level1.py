@@ -68,6 +68,18 @@ def dataset_bytes(items: list[dict[str, Any]]) -> bytes:
     return (json.dumps(items, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
 
+def toolchain_record() -> dict[str, Any]:
+    """What the bytes of a rendered clip depend on besides the seed (every level's manifest)."""
+    return {
+        "espeak_ng": engine_version(),
+        "av": av.__version__,
+        "numpy": np.__version__,
+        "video": {"codec": "h264", "crf": CRF, "fps": FPS, "size": [WIDTH, HEIGHT]},
+        "audio": {"codec": "aac", "bitrate": AUDIO_BITRATE, "sample_rate": SAMPLE_RATE},
+        "layout": layout_record(),
+    }
+
+
 def manifest_bytes(manifest: dict[str, Any]) -> bytes:
     """Indented JSON, except one compact line per clip: a third of the size, and still diffable."""
     head = {k: v for k, v in manifest.items() if k != "clips"}
@@ -117,12 +129,7 @@ def generate(out_dir: Path, seed: int = 0, n_clips: int = 80) -> GenerationSumma
         "items_per_task": dict(sorted(collections.Counter(it["task"] for it in items).items())),
         "voice": DEFAULT_VOICE,
         "utterance_s": UTTERANCE_S,
-        "espeak_ng": engine_version(),
-        "av": av.__version__,
-        "numpy": np.__version__,
-        "video": {"codec": "h264", "crf": CRF, "fps": FPS, "size": [WIDTH, HEIGHT]},
-        "audio": {"codec": "aac", "bitrate": AUDIO_BITRATE, "sample_rate": SAMPLE_RATE},
-        "layout": layout_record(),
+        **toolchain_record(),
         "dataset_sha256": hashlib.sha256(dataset).hexdigest(),
         "clips": records,
     }

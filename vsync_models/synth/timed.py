@@ -25,12 +25,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import av
-import numpy as np
-
 from vsync_models.synth.encode import encode_mp4
 from vsync_models.synth.items import LETTERS
-from vsync_models.synth.layout import FPS, HEIGHT, WIDTH
+from vsync_models.synth.layout import FPS
 from vsync_models.synth.level1 import (
     AUDIO_BITRATE,
     CRF,
@@ -38,14 +35,15 @@ from vsync_models.synth.level1 import (
     _write,
     dataset_bytes,
     manifest_bytes,
+    toolchain_record,
 )
 from vsync_models.synth.plan import SAMPLES_PER_FRAME
 from vsync_models.synth.render import mouth_openness, render_frames
 from vsync_models.synth.rng import Balancer, Rng
 from vsync_models.synth.speech import UTTERANCE_S, FittedVoice
 from vsync_models.synth.timed_plan import CUT_DELAY_FRAMES, TimedPlan, plan_timed
-from vsync_models.synth.truth import clip_truth, layout_record
-from vsync_models.synth.tts import DEFAULT_VOICE, SAMPLE_RATE, engine_version
+from vsync_models.synth.truth import clip_truth
+from vsync_models.synth.tts import DEFAULT_VOICE, SAMPLE_RATE
 
 __all__ = ["GENERATOR_VERSION", "QUESTIONS", "build_timed_items", "generate_timed", "timed_truth"]
 
@@ -229,12 +227,7 @@ def generate_timed(out_dir: Path, level: int, seed: int = 0, n_clips: int = 40) 
         "voice": DEFAULT_VOICE,
         "utterance_s": UTTERANCE_S,
         "cut_delay_s": CUT_DELAY_FRAMES / FPS,
-        "espeak_ng": engine_version(),
-        "av": av.__version__,
-        "numpy": np.__version__,
-        "video": {"codec": "h264", "crf": CRF, "fps": FPS, "size": [WIDTH, HEIGHT]},
-        "audio": {"codec": "aac", "bitrate": AUDIO_BITRATE, "sample_rate": SAMPLE_RATE},
-        "layout": layout_record(),
+        **toolchain_record(),
         "dataset_sha256": hashlib.sha256(dataset).hexdigest(),
         "clips": records,
     }
