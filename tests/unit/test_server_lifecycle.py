@@ -112,7 +112,10 @@ def test_a_server_that_dies_mid_run_stops_the_run_with_one_message(echo_config, 
     )  # fmt: skip
     out = res.stdout.str()
     outcomes = res.parseoutcomes()
-    assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 3, out[-3000:]
+    # Three requests are answered before the fourth kills the server; with two workers the third
+    # answer may still be on the wire when the other worker's request ends the process.
+    answered = outcomes.get("passed", 0) + outcomes.get("failed", 0)
+    assert answered in ({2, 3} if workers else {3}), out[-3000:]
     # Only requests in flight when it died fail (one per worker); the rest are never sent.
     errors = outcomes.get("errors", 0)
     assert 1 <= errors <= (2 if workers else 1), out[-3000:]
