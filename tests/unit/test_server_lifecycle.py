@@ -157,4 +157,6 @@ def test_gpu_groups_start_one_replica_each_and_both_answer(echo_config):
     assert all(sum(line.startswith("$ ") for line in log.splitlines()) == 1 for log in logs)
     assert not live_processes(model_path, "vsync_models.serve"), "a replica outlived the run"
     doc = json.loads((bench.path / "reports" / "results_qwen2_5_omni_level1_at.json").read_text("utf-8"))
-    assert len({r["replica"] for r in doc["results"]}) == 2, "both replicas answered"
+    # An item a worker stole while its request was in flight is answered from the cache (no replica).
+    answered_by = {r["replica"] for r in doc["results"] if not r["cached"]}
+    assert len(answered_by) == 2, "both replicas answered"
