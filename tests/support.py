@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
+
+import av
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -62,3 +67,31 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def write_mp4(
+    path: Path, frames: Sequence[np.ndarray], fps: int, tone: np.ndarray | None = None, rate: int = 16000
+) -> Path:
+    """Mux RGB frames (H.264; none: no video stream) and a mono int16 tone (AAC; ``None``: no audio
+    stream) into an mp4: the tiny clips tests make for media handling and the model servers."""
+    with av.open(str(path), mode="w", format="mp4") as out:
+        # Every stream must exist before the first packet is muxed (that writes the header).
+        vs = out.add_stream("libx264", rate=fps) if len(frames) else None
+        aus = out.add_stream("aac", rate=rate, layout="mono") if tone is not None else None
+        if vs is not None:
+            vs.height, vs.width = frames[0].shape[:2]
+            vs.pix_fmt = "yuv420p"
+            for i, rgb in enumerate(frames):
+                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                frame.pts, frame.time_base = i, Fraction(1, fps)
+                out.mux(vs.encode(frame))
+            out.mux(vs.encode(None))
+        if aus is not None:
+            for start in range(0, len(tone), 1024):
+                frame = av.AudioFrame.from_ndarray(
+                    tone[None, start : start + 1024], format="s16", layout="mono"
+                )
+                frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
+                out.mux(aus.encode(frame))
+            out.mux(aus.encode(None))
+    return path

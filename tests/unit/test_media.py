@@ -8,7 +8,6 @@ import multiprocessing
 import os
 import pickle
 import sys
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.support import write_mp4
 from vsync_models import media
 from vsync_models.errors import MediaError, ModalityViolation
 from vsync_models.media import Frame, MediaPreparer, MediaView, content_hash
@@ -30,29 +30,11 @@ GREY_STEP = 5  # frame i is a flat grey of level i * GREY_STEP, so a sampled fra
 
 def make_clip(path: Path, *, video: bool = True, audio: bool = True, seconds: float = SECONDS) -> Path:
     """A tiny mp4: 64x48 flat grey frames getting brighter, and a 440 Hz tone."""
-    with av.open(str(path), mode="w", format="mp4") as out:
-        # Every stream must exist before the first packet is muxed (that writes the header).
-        vs = out.add_stream("libx264", rate=FPS) if video else None
-        aus = out.add_stream("aac", rate=SAMPLE_RATE, layout="mono") if audio else None
-        if vs is not None:
-            vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
-            for i in range(round(seconds * FPS)):
-                rgb = np.full((48, 64, 3), min(255, i * GREY_STEP), np.uint8)
-                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-                frame.pts, frame.time_base = i, Fraction(1, FPS)
-                out.mux(vs.encode(frame))
-            out.mux(vs.encode(None))
-        if aus is not None:
-            t = np.arange(round(seconds * SAMPLE_RATE)) / SAMPLE_RATE
-            tone = (0.3 * 32767 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
-            for start in range(0, len(tone), 1024):
-                frame = av.AudioFrame.from_ndarray(
-                    tone[None, start : start + 1024], format="s16", layout="mono"
-                )
-                frame.sample_rate, frame.pts, frame.time_base = SAMPLE_RATE, start, Fraction(1, SAMPLE_RATE)
-                out.mux(aus.encode(frame))
-            out.mux(aus.encode(None))
-    return path
+    n = round(seconds * FPS) if video else 0
+    frames = [np.full((48, 64, 3), min(255, i * GREY_STEP), np.uint8) for i in range(n)]
+    t = np.arange(round(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    tone = (0.3 * 32767 * np.sin(2 * np.pi * 440 * t)).astype(np.int16) if audio else None
+    return write_mp4(path, frames, FPS, tone, SAMPLE_RATE)
 
 
 def streams(path: Path) -> dict[str, int]:

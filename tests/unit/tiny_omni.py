@@ -10,7 +10,6 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import av
 import numpy as np
 import pytest
 
+from tests.support import write_mp4
 from vsync_models.models.registry import TINY_SERVER_ARGS
 from vsync_models.serve.backend import Generation, MediaPart, Prompt, TextPart
 
@@ -55,28 +55,14 @@ def make_clip(
 ) -> Path:
     """A short mp4: moving grey bars (H.264) and, optionally, a tone rising in pitch (AAC)."""
     width, height = size
-    with av.open(str(path), mode="w", format="mp4") as out:
-        vs = out.add_stream("libx264", rate=FPS)
-        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
-        aus = out.add_stream("aac", rate=RATE, layout="mono") if audio else None
-        for i in range(round(seconds * FPS)):
-            rgb = np.zeros((height, width, 3), np.uint8)
-            rgb[:, (i * 4) % width :] = 40 + (i * 7) % 200
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame.pts, frame.time_base = i, Fraction(1, FPS)
-            out.mux(vs.encode(frame))
-        out.mux(vs.encode(None))
-        if aus is not None:
-            t = np.arange(round(seconds * RATE)) / RATE
-            tone = (0.3 * 32767 * np.sin(2 * np.pi * (300 + 200 * t) * t)).astype(np.int16)
-            for start in range(0, len(tone), 1024):
-                frame = av.AudioFrame.from_ndarray(
-                    tone[None, start : start + 1024], format="s16", layout="mono"
-                )
-                frame.sample_rate, frame.pts, frame.time_base = RATE, start, Fraction(1, RATE)
-                out.mux(aus.encode(frame))
-            out.mux(aus.encode(None))
-    return path
+    frames = []
+    for i in range(round(seconds * FPS)):
+        rgb = np.zeros((height, width, 3), np.uint8)
+        rgb[:, (i * 4) % width :] = 40 + (i * 7) % 200
+        frames.append(rgb)
+    t = np.arange(round(seconds * RATE)) / RATE
+    tone = (0.3 * 32767 * np.sin(2 * np.pi * (300 + 200 * t) * t)).astype(np.int16) if audio else None
+    return write_mp4(path, frames, FPS, tone, RATE)
 
 
 def stream_types(path: Path) -> set[str]:
