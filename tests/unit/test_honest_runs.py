@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from tests.support import choice_items, write_dataset
-from tests.unit.test_plugin_openai import ScriptedServer
+from tests.unit.test_plugin_openai import start_scripted
 from vsync_models import answers
 from vsync_models.gates import GateStatus
 from vsync_models.types import Answer
@@ -112,13 +112,7 @@ def test_an_interrupted_run_shows_the_items_that_never_ran(bench, monkeypatch):
 
 @pytest.fixture
 def scripted(bench, httpserver, monkeypatch, warm_openai_sdk):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
-    (bench.path / "config").mkdir()
-    (bench.path / "config" / "config.yaml").write_text("runtime: {max_retries: 0}\n", encoding="utf-8")
-    write_dataset(bench.path / "data" / "level_1", choice_items(8, answers="AB"))
-    server = ScriptedServer(httpserver)
-    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
-    return server
+    return start_scripted(bench, httpserver, monkeypatch, choice_items(8, answers="AB"))
 
 
 def test_errors_over_budget_fail_the_run_with_the_accuracy_still_printed(bench, scripted):

@@ -59,15 +59,20 @@ class ScriptedServer:
         return self.server.url_for("/v1")
 
 
-@pytest.fixture
-def scripted(bench, httpserver, monkeypatch, warm_openai_sdk):
+def start_scripted(bench, httpserver, monkeypatch, items: list[dict]) -> ScriptedServer:
+    """A scripted OpenAI endpoint for an in-process run over ``items``: a key set, retries off."""
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
     (bench.path / "config").mkdir()
     (bench.path / "config" / "config.yaml").write_text("runtime: {max_retries: 0}\n", encoding="utf-8")
-    write_dataset(bench.path / "data" / "level_1", choice_items(6, answers="A"))
+    write_dataset(bench.path / "data" / "level_1", items)
     server = ScriptedServer(httpserver)
     monkeypatch.setenv("OPENAI_BASE_URL", server.url)
     return server
+
+
+@pytest.fixture
+def scripted(bench, httpserver, monkeypatch, warm_openai_sdk):
+    return start_scripted(bench, httpserver, monkeypatch, choice_items(6, answers="A"))
 
 
 def run(bench, *args):
