@@ -183,7 +183,7 @@ class OpenAICompatModel:
         """One call; what may pass (429, 5xx, reset, timeout, a broken or empty body) is :class:`Transient`."""
         where = self.base_url
         try:
-            # The same POST as ``client.chat.completions.create`` (retries, errors, parsing), without
+            # The same POST as ``client.chat.completions.create`` (errors, parsing; retries are ours), without
             # the SDK's type-driven walk over the body: for eight base64 frames that walk cost about
             # 4 ms of CPU per request, the largest part of the harness's cost per item, and it
             # changes nothing in plain JSON messages like ours.
