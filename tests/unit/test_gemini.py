@@ -465,3 +465,13 @@ def test_registry_uses_the_native_client_unless_an_openai_endpoint_is_configured
     path.write_text("models: {gemini_2_5_flash: {client: carrier-pigeon}}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="'native' or 'openai'"):
         build_model("gemini_2_5_flash", load_config(path, environ=env))
+
+
+def test_close_closes_the_sdk_client_and_a_later_request_builds_a_new_one(fake, env):
+    model = gemini(fake, env)
+    closed = []
+    built = model._sdk()
+    built.close = lambda: closed.append(True)  # the real close, observed
+    model.close()
+    assert closed == [True] and model._sdk() is not built
+    model.close()

@@ -445,3 +445,18 @@ def test_resolve_openai_settings_precedence(
     config: str | None, env: dict[str, str], expected: tuple[str, str | None]
 ) -> None:
     assert resolve_openai_settings(config, env) == expected
+
+
+def test_close_closes_the_sdk_client_it_built_but_not_a_callers_http_client(server: HTTPServer) -> None:
+    import openai
+
+    own = make_model(base_url(server))
+    built = own._sdk_client()
+    own.close()
+    assert built.is_closed() and own._sdk_client() is not built  # a later request gets a new client
+    given = openai.DefaultHttpxClient()
+    borrowed = make_model(base_url(server), http_client=given)
+    borrowed._sdk_client()
+    borrowed.close()
+    assert not given.is_closed  # the caller's to close
+    given.close()

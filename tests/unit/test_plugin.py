@@ -145,3 +145,25 @@ def test_benchmark_run_does_not_collect_the_projects_own_tests(bench):
     assert "a_dev_only_module" not in res.stdout.str()
     res = bench.runpytest()
     res.stdout.fnmatch_lines(["*ModuleNotFoundError*a_dev_only_module*"])
+
+
+def test_the_model_is_closed_after_its_last_answer(bench, monkeypatch):
+    import fixtures.session as session
+    from vsync_models.models.baselines import ConstantModel
+
+    log = bench.path / "model.log"
+
+    class Closing(ConstantModel):
+        def generate(self, request):
+            with log.open("a") as f:
+                f.write("answer\n")
+            return super().generate(request)
+
+        def close(self):
+            with log.open("a") as f:
+                f.write("close\n")
+
+    monkeypatch.setattr(session, "build_model", lambda name, cfg, **_: Closing())
+    res = bench.runpytest("--model", "constant", "-m", "avt", "--no-cache", "-q")
+    res.assert_outcomes(passed=2, failed=6)
+    assert log.read_text().splitlines() == ["answer"] * 8 + ["close"]

@@ -103,3 +103,15 @@ def test_server_url_list_builds_a_replica_set_spreading_real_requests(tmp_path, 
         answered = [pipe.result(i) for i in range(16)]
         assert one.requests + two.requests == 16 and one.requests > 0 and two.requests > 0
         assert answered.count(one.url) == one.requests
+
+
+def test_close_reaches_every_replica() -> None:
+    class Closing(Fake):
+        closed = 0
+
+        def close(self) -> None:
+            self.closed += 1
+
+    a, b = Closing("a"), Closing("b")
+    ReplicaSet([a, b], ["a", "b"], probe=lambda url: True).close()
+    assert (a.closed, b.closed) == (1, 1)

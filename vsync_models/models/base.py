@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 from vsync_models.errors import MediaError, ModelError
 from vsync_models.types import Request, Response
 
-__all__ = ["Model", "ModelOutput", "ask"]
+__all__ = ["Model", "ModelOutput", "ask", "close_model"]
 
 
 @dataclass(frozen=True)
@@ -74,3 +74,14 @@ def ask(model: Model, request: Request, clock: Any = time.perf_counter) -> Respo
     return Response(
         text=out.text, latency_s=clock() - start, usage=out.usage, retries=out.retries, replica=out.replica
     )
+
+
+def close_model(model: Model) -> None:
+    """Let go of a model's connections when the run ends.
+
+    ``close`` is not part of :class:`Model`: an adapter that holds no connection (the
+    baselines, a replayed run) has nothing to close, so it need not write a no-op.
+    """
+    close = getattr(model, "close", None)
+    if callable(close):
+        close()

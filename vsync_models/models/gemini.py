@@ -362,6 +362,13 @@ class GeminiModel:
         """Gemini 2.5 counts thinking tokens against max_output_tokens; leave the answer its own room."""
         return self.max_tokens + max(self.thinking_budget or 0, 0)
 
+    def close(self) -> None:
+        """Close the SDK client's connections (a later request builds a new client)."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
     def _sdk(self) -> Any:
         if self._key_source is None:
             raise ConfigError(f"model {self.name!r} needs an API key: set {self.api_key_env}")

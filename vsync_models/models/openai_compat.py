@@ -283,6 +283,13 @@ class OpenAICompatModel:
 
     # -- helpers --------------------------------------------------------------------------
 
+    def close(self) -> None:
+        """Close the SDK client's connections; an ``http_client`` given to the constructor is the caller's."""
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None and self._http_client is None:
+            client.close()
+
     def _sdk_client(self) -> openai.OpenAI:
         """Built lazily so constructing a model (e.g. to list or fingerprint it) needs no key."""
         if self._key_source is None:

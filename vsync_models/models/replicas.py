@@ -25,7 +25,7 @@ from typing import Any
 import requests
 
 from vsync_models.errors import ConfigError, ModelUnavailable
-from vsync_models.models.base import Model, ModelOutput
+from vsync_models.models.base import Model, ModelOutput, close_model
 from vsync_models.types import Request
 
 __all__ = ["ReplicaSet", "probe_reachable"]
@@ -89,6 +89,11 @@ class ReplicaSet:
 
     def fingerprint(self) -> dict[str, Any]:
         return {k: v for k, v in self.replicas[0].fingerprint().items() if k not in _URL_KEYS}
+
+    def close(self) -> None:
+        """Every replica's connections, not only the first's (which ``__getattr__`` would reach)."""
+        for replica in self.replicas:
+            close_model(replica)
 
     def check(self) -> None:
         """Fail only when no replica is usable; unusable ones are taken out (and named in the error)."""
