@@ -44,6 +44,7 @@ __all__ = [
     "Verdict",
     "check_gates",
     "count_coverage",
+    "coverage_rows_shown",
     "decide_exit_status",
     "exit_line",
     "format_coverage",
@@ -296,13 +297,15 @@ def decide_exit_status(pytest_status: int, verdict: Verdict, strict: bool, other
     return _OK
 
 
-def format_coverage(rows: Sequence[CoverageRow], every_task: bool = False) -> list[str]:
-    """The coverage table: the denominator fixed at collection, and how each test ended.
+def coverage_rows_shown(rows: Sequence[CoverageRow], every_task: bool = False) -> list[CoverageRow]:
+    """Per-task rows only where a task is incomplete (unless ``every_task``): the accuracy
+    table already has them, and a complete run should read in three lines."""
+    return [r for r in rows if every_task or r.task == ALL_TASKS or r.count.answered < r.count.collected]
 
-    Per-task rows only where a task is incomplete (unless ``every_task``): the accuracy
-    table above already has them, and a complete run should read in three lines.
-    """
-    rows = [r for r in rows if every_task or r.task == ALL_TASKS or r.count.answered < r.count.collected]
+
+def format_coverage(rows: Sequence[CoverageRow], every_task: bool = False) -> list[str]:
+    """The coverage table: the denominator fixed at collection, and how each test ended."""
+    rows = coverage_rows_shown(rows, every_task)
     header = ["level", "modality", "task", "collected", "answered", "accuracy", "coverage"]
     header += ["errors", "unparseable", "skipped", "never ran"]
     body = []

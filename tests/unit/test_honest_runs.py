@@ -229,7 +229,9 @@ def test_html_report_shows_coverage_gates_repeats_and_flaky_items(bench):
     write_dataset(bench.path / "data" / "level_1", choice_items(12, answers="ABCD"))
     bench.runpytest_subprocess("--model", "random", "-m", "avt", "--repeat", "3", "--vsync-report")
     text = (bench.path / "reports" / "random.html").read_text(encoding="utf-8")
-    assert "<dt>coverage level 1 avt</dt><dd>12 of 12 collected answered (100.0%)" in text
+    coverage = text.split("<table id='vsync-coverage'", 1)[1].split("</table>", 1)[0]
+    cells = "<td>1</td><td class='t'>avt</td><td class='t'>all</td><td>12</td><td>12</td><td>100.0%</td>"
+    assert cells in coverage and "<dt>coverage" not in text  # a table now, not 9 lines of facts
     assert "<dt>gates</dt><dd>all hold</dd>" in text
     assert "<dt>repeats</dt><dd>level 1 avt: 3 repeats x 12 items: accuracy " in text
     assert "pass@3 " in text and "pass^3 " in text

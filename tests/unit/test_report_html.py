@@ -12,18 +12,29 @@ from pathlib import Path
 import pytest
 
 from fixtures.frame_strip import FrameStrips
-from fixtures.html_render import bar_chart_svg, clip_class, item_html, split_thinking, strip_styles
+from fixtures.html_render import (
+    bar_chart_svg,
+    clip_class,
+    item_html,
+    split_thinking,
+    strip_styles,
+    summary_html,
+)
 from tests.support import REPO, choice_items, write_dataset
+from vsync_models.compare import RunInfo
+from vsync_models.gates import Count, CoverageRow
 from vsync_models.stats import summarize
 
 THINKING = "<think>The red circle's mouth moves with the words.</think>Answer: A"
 
 
 class SummaryTable(HTMLParser):
-    """Rows of ``#vsync-accuracy`` as dicts (header → cell text, plus the row's data attributes)."""
+    """Rows of one summary table (``#vsync-accuracy`` unless told) as dicts (header → cell text,
+    plus the row's data attributes), and the synchrony-gain lines."""
 
-    def __init__(self) -> None:
+    def __init__(self, table_id: str = "vsync-accuracy") -> None:
         super().__init__()
+        self.table_id = table_id
         self.header: list[str] = []
         self.rows: list[dict[str, str]] = []
         self.gains: list[str] = []
@@ -34,7 +45,7 @@ class SummaryTable(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
-        if tag == "table" and attrs.get("id") == "vsync-accuracy":
+        if tag == "table" and attrs.get("id") == self.table_id:
             self._in_table = True
         elif tag == "ul" and attrs.get("id") == "vsync-gain":
             self._in_gain = True
@@ -201,3 +212,36 @@ def test_frame_strips_are_tiny_cached_and_absent_for_broken_clips(tmp_path):
     assert FrameStrips(tmp_path).strip(broken) is None
     css = strip_styles({"a.mp4": (jpeg, width), "b.mp4": ("assets/b.jpg", 10)})
     assert css.count("background-image") == 2 and "url(assets/b.jpg)" in css
+
+
+def test_coverage_is_a_table_with_a_row_per_level_and_modality_and_partial_rows_marked():
+    rows = [
+        CoverageRow(
+            1, "avt", "all", Count(collected=10, correct=6, wrong=1, unparseable=1, error=1, skipped=0)
+        ),
+        CoverageRow(1, "avt", "who_said", Count(collected=4, correct=2, wrong=0, error=1)),
+        CoverageRow(2, "vt", "all", Count(collected=5, correct=1, wrong=4)),
+    ]
+    info = RunInfo(model="m", config_hash="c", dataset="d", dataset_hash="h")
+    table = SummaryTable("vsync-coverage")
+    table.feed(summary_html(info, summarize([], n_boot=10), coverage=rows))
+    assert [(r["level"], r["modality"], r["task"]) for r in table.rows] == [
+        ("1", "avt", "all"),
+        ("1", "avt", "who_said"),
+        ("2", "vt", "all"),
+    ]
+    first = table.rows[0]
+    assert (first["collected"], first["answered"], first["coverage"], first["accuracy"]) == (
+        "10",
+        "8",
+        "80.0%",
+        "75.0%",
+    )
+    assert (first["errors"], first["unparseable"], first["skipped"], first["never ran"]) == (
+        "1",
+        "1",
+        "0",
+        "1",
+    )
+    assert table.rows[2]["coverage"] == "100.0%"
+    assert summary_html(info, summarize([], n_boot=10)).count("vsync-coverage") == 0  # no gates, no table
