@@ -37,9 +37,10 @@ class RandomModel:
         return None
 
     def generate(self, request: Request) -> ModelOutput:
-        # Each --repeat draws anew (repeat 0 keeps the plain run's draw): a stand-in for sampling.
-        repeat = getattr(request, "repeat", 0)
-        salt = f"|{repeat}" if repeat else ""
+        # Each --repeat and each CircularEval rotation draws anew (repeat 0, rotation 0 keeps the
+        # plain run's draw): a stand-in for sampling, never biased towards one letter.
+        repeat, rotation = getattr(request, "repeat", 0), getattr(request, "rotation", 0)
+        salt = (f"|{repeat}" if repeat else "") + (f"|r{rotation}" if rotation else "")
         digest = hashlib.sha256(f"{self.seed}|{request.item_id}{salt}".encode()).digest()
         return ModelOutput(text=_random_answer(random.Random(digest), request))
 
