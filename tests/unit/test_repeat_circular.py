@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import choice_items, write_dataset
+from tests.support import REPO, choice_items, write_dataset
+from tests.unit.test_plugin_levels import level_items
 
 QUIET = ("-p", "no:cacheprovider", "--tb=no", "-q")
 ITEMS = 8
@@ -153,3 +154,15 @@ def test_html_and_allure_show_pass_at_k_for_every_k(bench, tmp_path: Path):
     assert env["pass_at_k.level1.avt"] == " ".join(f"{k}:{v:.1f}" for k, v in doc["pass_at_k"].items())
     assert env["pass_hat_k.level1.avt"] == " ".join(f"{k}:{v:.1f}" for k, v in doc["pass_hat_k"].items())
     assert list(doc["pass_at_k"]) == ["1", "2", "3"]
+
+
+def test_time_items_are_asked_once_per_repeat_and_only_choices_are_rotated(bench):
+    source = (REPO / "tests" / "benchmark" / "test_level2.py").read_text(encoding="utf-8")
+    (bench.path / "tests" / "test_level2.py").write_text(source, encoding="utf-8")
+    write_dataset(bench.path / "data" / "level_2", level_items(2))
+    bench.runpytest("--model", "random", "-m", "level2 and avt", "--repeat", "2", "--circular", *QUIET)
+    path = bench.path / "reports" / "results_random_level2.json"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    rotations = {r["id"]: [len(rep["rotations"]) for rep in r["repeats"]] for r in doc["results"]}
+    assert rotations == {"l2-0": [1, 1], "l2-1": [1, 1], "l2-2": [2, 2]}  # an interval, an instant, a choice
+    assert cache_rows(bench) == (1 + 1 + 2) * 2
