@@ -154,6 +154,9 @@ def test_html_and_allure_show_pass_at_k_for_every_k(bench, tmp_path: Path):
     assert env["pass_at_k.level1.avt"] == " ".join(f"{k}:{v:.1f}" for k, v in doc["pass_at_k"].items())
     assert env["pass_hat_k.level1.avt"] == " ".join(f"{k}:{v:.1f}" for k, v in doc["pass_hat_k"].items())
     assert list(doc["pass_at_k"]) == ["1", "2", "3"]
+    item = json.loads(next(allure.glob("*-result.json")).read_text(encoding="utf-8"))
+    names = {a["name"] for a in item["attachments"]}
+    assert {"raw response (repeat 0)", "raw response (repeat 2)"} <= names
 
 
 def test_time_items_are_asked_once_per_repeat_and_only_choices_are_rotated(bench):
@@ -166,3 +169,20 @@ def test_time_items_are_asked_once_per_repeat_and_only_choices_are_rotated(bench
     rotations = {r["id"]: [len(rep["rotations"]) for rep in r["repeats"]] for r in doc["results"]}
     assert rotations == {"l2-0": [1, 1], "l2-1": [1, 1], "l2-2": [2, 2]}  # an interval, an instant, a choice
     assert cache_rows(bench) == (1 + 1 + 2) * 2
+
+
+def test_allure_attaches_every_raw_response_named_by_repeat_and_rotation():
+    from fixtures.allure_report import raw_responses
+
+    rot = lambda text: {"raw_response": text}  # noqa: E731
+    assert raw_responses({"raw_response": "A"}) == [("raw response", "A")]
+    assert raw_responses({"rotations": [rot("A"), rot("B")]}) == [
+        ("raw response (rotation 0)", "A"),
+        ("raw response (rotation 1)", "B"),
+    ]
+    both = {"repeats": [{"rotations": [rot("A"), rot("B")]}, {"rotations": [rot("C"), rot("D")]}]}
+    assert [name for name, _ in raw_responses(both)][1:3] == [
+        "raw response (repeat 0, rotation 1)",
+        "raw response (repeat 1, rotation 0)",
+    ]
+    assert [text for _, text in raw_responses(both)] == ["A", "B", "C", "D"]

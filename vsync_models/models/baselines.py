@@ -20,8 +20,9 @@ class RandomModel:
     """Picks an option (or a yes/no, a time, an interval inside the clip) uniformly at random,
     reproducibly.
 
-    The draw is seeded from (seed, item), not from a shared stream, so the answer for an
-    item does not depend on test order, ``-k`` selection or xdist workers. It does not
+    The draw is seeded from (seed, item, and the ``--repeat`` and CircularEval rotation indices
+    when not 0), not from a shared stream, so the answer for an item does not depend on test
+    order, ``-k`` selection or xdist workers. It does not
     depend on the modality either: a model that never perceives the media cannot answer
     differently when a stream is withheld, so its three accuracies are equal.
     """
