@@ -146,6 +146,11 @@ def test_html_and_allure_show_pass_at_k_for_every_k(bench, tmp_path: Path):
     )
     text = (bench.path / "reports" / "random.html").read_text(encoding="utf-8")
     assert "<dt>repeats</dt><dd>  pass@k 1:" in text and " 3:" in text and "; pass^k 1:" in text
+    first = results(bench)["results"][0]
+    each = ", ".join(rep["outcome"] for rep in first["repeats"])
+    assert (
+        f"all repeats: &lt;b&gt;{first['repeat_outcome']}&lt;/b&gt; ({each})" in text
+    )  # pytest-html escapes
     env = dict(
         line.split(" = ", 1)
         for line in (allure / "environment.properties").read_text(encoding="utf-8").splitlines()
