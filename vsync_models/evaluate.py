@@ -40,11 +40,11 @@ class Evaluator:
     """Prompts of levels 2/3 (their answer formats differ); ``prompts`` serves any level not here."""
     scoring: ScoringSettings | None = None
 
-    def evaluate(self, item: Item, modality: Modality, repeat: int = 0) -> ItemResult:
+    def evaluate(self, item: Item, modality: Modality, repeat: int = 0, rotation: int = 0) -> ItemResult:
         prompts = (self.level_prompts or {}).get(item.level, self.prompts)
         request = build_request(item, modality, prompts, self.preparer)
-        if repeat:
-            request = replace(request, repeat=repeat)
+        if repeat or rotation:
+            request = replace(request, repeat=repeat, rotation=rotation)
         return with_provenance(self._evaluate(item, modality, request), request)
 
     def _evaluate(self, item: Item, modality: Modality, request: Request) -> ItemResult:
@@ -69,9 +69,10 @@ class Evaluator:
         """``--repeat N``: the same request N times, each a separate cache entry (its repeat index)."""
         return [self.evaluate(item, modality, repeat) for repeat in range(n)]
 
-    def evaluate_circular(self, item: Item, modality: Modality) -> list[ItemResult]:
-        """CircularEval: one ordinary evaluation (request, cache entry) per rotation of the options."""
-        return [self.evaluate(rotated, modality) for rotated in rotations(item)]
+    def evaluate_circular(self, item: Item, modality: Modality, repeat: int = 0) -> list[ItemResult]:
+        """CircularEval: one ordinary evaluation (request, cache entry) per rotation of the options;
+        with ``--repeat`` each repeat is a whole CircularEval of its own."""
+        return [self.evaluate(rotated, modality, repeat, i) for i, rotated in enumerate(rotations(item))]
 
     @staticmethod
     def _error(item: Item, modality: Modality, message: str, kind: str) -> ItemResult:

@@ -152,6 +152,8 @@ class ReplayModel:
                 model._add(_key(level, item_id, modality, rot["options"], 0), rot)
             for rep in rec.get("repeats") or ():
                 model._add(_key(level, item_id, modality, rec["options"], rep.get("repeat")), rep)
+                for rot in rep.get("rotations") or ():  # --repeat with --circular
+                    model._add(_key(level, item_id, modality, rot["options"], rep.get("repeat")), rot)
         return model
 
     def _add(self, key: _Key, entry: Mapping[str, Any]) -> None:

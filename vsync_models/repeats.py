@@ -6,6 +6,11 @@ repeats ride in the record. The test passes only when every repeat is correct, a
 with CircularEval. Per level × modality the report shows the accuracy of each
 repeat (mean and spread), pass@k (any of k right) and pass^k (all k right), and
 lists the *flaky* items: those whose answers differ between repeats.
+
+With ``--circular`` too, each repeat is a whole CircularEval (every rotation of the
+options, each its own request and cache entry): a repeat is correct only when all its
+rotations are, and pass@k, pass^k and the per-repeat accuracies count those circular
+verdicts. Repeat 0 is exactly a plain ``--circular`` run, so its answers are reused.
 """
 
 from __future__ import annotations
@@ -15,14 +20,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vsync_models.evaluate import circular_verdict
+from vsync_models.evaluate import circular_record, circular_verdict
 from vsync_models.stats import pass_at_k, pass_hat_k
 from vsync_models.types import MODALITY_ORDER, ItemResult, Outcome
 
 __all__ = [
     "RepeatGroup",
+    "circular_repeat_record",
     "format_repeats",
+    "pass_k_curves",
     "repeat_record",
+    "repeat_results_fields",
     "repeat_verdict",
     "repeats_warning",
     "summarize_repeats",
@@ -30,30 +38,58 @@ __all__ = [
 
 
 def repeat_verdict(results: Sequence[ItemResult]) -> ItemResult:
-    """The repeat that decides the test: the first error, else the first not-correct one, else repeat 0."""
+    """The answer that decides the test: the first error, else the first not-correct one, else the
+    first. With ``--circular`` pass every repeat's rotations in one list: one miss anywhere fails."""
     return circular_verdict(list(results))
+
+
+def _repeat_entry(index: int, r: ItemResult) -> dict[str, Any]:
+    return {
+        "repeat": r.provenance.get("repeat", index),
+        "prediction": r.answer.letter if r.answer else None,
+        "outcome": r.outcome.value,
+        "raw_response": r.response.text,
+        "extraction_rule": r.answer.rule if r.answer else None,
+        "latency_s": round(r.response.latency_s, 4),
+        "usage": r.response.usage,
+        "cached": r.response.cached,
+        "error": r.response.error,
+    }
+
+
+def _flaky(answers: Sequence[Any]) -> bool:
+    return len(set(answers)) > 1
 
 
 def repeat_record(results: Sequence[ItemResult]) -> dict[str, Any]:
     """Repeat 0's ordinary record, the repeat verdict, and a compact line per repeat."""
     record = results[0].to_record()
     record["repeat_outcome"] = repeat_verdict(results).outcome.value
+    record["repeats"] = [_repeat_entry(i, r) for i, r in enumerate(results)]
+    answered = [r for r in results if r.outcome is not Outcome.ERROR]
+    record["flaky"] = _flaky([r.answer.letter if r.answer else None for r in answered])
+    return record
+
+
+def circular_repeat_record(rounds: Sequence[Sequence[ItemResult]]) -> dict[str, Any]:
+    """``--repeat`` with ``--circular``: repeat 0's circular record (plain and circular accuracy keep
+    their meaning), the verdict over every rotation of every repeat, and per repeat its rotation 0,
+    its circular outcome and all its rotations (each raw response, so ``--rescore`` can replay it).
+
+    An item is flaky when the rotations' answers of one repeat differ from another's.
+    """
+    record = circular_record(list(rounds[0]))
+    record["repeat_outcome"] = repeat_verdict([r for rnd in rounds for r in rnd]).outcome.value
     record["repeats"] = [
         {
-            "repeat": r.provenance.get("repeat", i),
-            "prediction": r.answer.letter if r.answer else None,
-            "outcome": r.outcome.value,
-            "raw_response": r.response.text,
-            "extraction_rule": r.answer.rule if r.answer else None,
-            "latency_s": round(r.response.latency_s, 4),
-            "usage": r.response.usage,
-            "cached": r.response.cached,
-            "error": r.response.error,
+            **_repeat_entry(i, rnd[0]),
+            "circular_outcome": circular_verdict(list(rnd)).outcome.value,
+            "rotations": circular_record(list(rnd))["rotations"],
         }
-        for i, r in enumerate(results)
+        for i, rnd in enumerate(rounds)
     ]
-    answered = [r for r in results if r.outcome is not Outcome.ERROR]
-    record["flaky"] = len({(r.answer.letter if r.answer else None) for r in answered}) > 1
+    answered = [rnd for rnd in rounds if all(r.outcome is not Outcome.ERROR for r in rnd)]
+    record["flaky"] = _flaky([tuple(r.answer.letter if r.answer else None for r in rnd) for rnd in answered])
     return record
 
 
@@ -73,6 +109,22 @@ def repeats_warning(fingerprint: Mapping[str, Any], n: int) -> str | None:
     )
 
 
+def pass_k_curves(correct: Sequence[Sequence[bool]]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """pass@k and pass^k for every k in 1..N, averaged over items (rows of N repeats each).
+
+    Each is the unbiased estimator from the row's count of correct repeats, so pass@1 = pass^1 =
+    the mean accuracy over repeats; pass@k can only rise with k and pass^k only fall.
+    """
+    if not correct:
+        return (), ()
+    n = len(correct[0])
+    counts = [sum(row) for row in correct]
+    ks = range(1, n + 1)
+    at = tuple(statistics.fmean(pass_at_k(n, c, k) for c in counts) for k in ks)
+    hat = tuple(statistics.fmean(pass_hat_k(n, c, k) for c in counts) for k in ks)
+    return at, hat
+
+
 @dataclass(frozen=True)
 class RepeatGroup:
     """Repeat statistics of one level × modality over the items answered in every repeat."""
@@ -82,11 +134,25 @@ class RepeatGroup:
     repeats: int
     items: int
     accuracies: tuple[float, ...]
-    """Accuracy of each repeat, in [0, 1]."""
-    pass_at_k: float
-    pass_hat_k: float
+    """Accuracy of each repeat, in [0, 1] (with ``--circular``: every rotation of the repeat right)."""
+    pass_at: tuple[float, ...]
+    """pass@k for k = 1..N (index k - 1)."""
+    pass_hat: tuple[float, ...]
+    """pass^k for k = 1..N (index k - 1)."""
     flaky: tuple[str, ...]
     """Ids of items whose answers differ between repeats."""
+    circular: bool = False
+    """Each repeat was a CircularEval."""
+
+    @property
+    def pass_at_k(self) -> float:
+        """pass@N, the headline: any repeat right."""
+        return self.pass_at[-1]
+
+    @property
+    def pass_hat_k(self) -> float:
+        """pass^N, the headline: every repeat right."""
+        return self.pass_hat[-1]
 
     @property
     def mean(self) -> float:
@@ -98,13 +164,18 @@ class RepeatGroup:
         return statistics.stdev(self.accuracies) if len(self.accuracies) > 1 else 0.0
 
 
+def _outcome(rep: Mapping[str, Any]) -> str:
+    """A repeat's outcome; a CircularEval repeat's is its circular verdict."""
+    return str(rep.get("circular_outcome") or rep["outcome"])
+
+
 def summarize_repeats(records: Iterable[Mapping[str, Any]]) -> list[RepeatGroup]:
     """One group per level × modality of records that carry ``repeats``; items with an error in any
-    repeat are left out (like errors everywhere, they are the infrastructure's)."""
+    repeat (or any rotation of one) are left out (like errors everywhere, they are the infrastructure's)."""
     buckets: dict[tuple[int, str], list[Mapping[str, Any]]] = {}
     for rec in records:
         reps = rec.get("repeats")
-        if not reps or any(r["outcome"] == "error" for r in reps):
+        if not reps or any(_outcome(r) == "error" for r in reps):
             continue
         buckets.setdefault((int(rec.get("level") or 1), str(rec["modality"])), []).append(rec)
     groups = []
@@ -112,8 +183,9 @@ def summarize_repeats(records: Iterable[Mapping[str, Any]]) -> list[RepeatGroup]
         buckets.items(), key=lambda kv: (kv[0][0], MODALITY_ORDER.get(kv[0][1], 9))
     ):
         n = min(len(r["repeats"]) for r in recs)
-        correct = [[rep["outcome"] == "correct" for rep in r["repeats"][:n]] for r in recs]
+        correct = [[_outcome(rep) == "correct" for rep in r["repeats"][:n]] for r in recs]
         accuracies = tuple(sum(row[i] for row in correct) / len(recs) for i in range(n))
+        at, hat = pass_k_curves(correct)
         groups.append(
             RepeatGroup(
                 level=level,
@@ -121,27 +193,35 @@ def summarize_repeats(records: Iterable[Mapping[str, Any]]) -> list[RepeatGroup]
                 repeats=n,
                 items=len(recs),
                 accuracies=accuracies,
-                pass_at_k=statistics.fmean(pass_at_k(n, sum(row), n) for row in correct),
-                pass_hat_k=statistics.fmean(pass_hat_k(n, sum(row), n) for row in correct),
+                pass_at=at,
+                pass_hat=hat,
                 flaky=tuple(f"{r['id']}-{modality}" for r in recs if r.get("flaky")),
+                circular=any("circular_outcome" in rep for r in recs for rep in r["repeats"]),
             )
         )
     return groups
 
 
+def _curve(values: Sequence[float]) -> str:
+    return " ".join(f"{k}:{100 * v:.1f}" for k, v in enumerate(values, start=1))
+
+
 def format_repeats(groups: Sequence[RepeatGroup], limit: int | None = 20) -> list[str]:
-    """Plain-text lines for the terminal and the HTML report."""
+    """Plain-text lines for the terminal and the HTML report: the headline (k = N), then pass@k and
+    pass^k for every k on one compact line."""
     if not groups:
         return []
     out = []
     for g in groups:
+        kind = " (circular: a repeat is right only if every rotation is)" if g.circular else ""
         out.append(
-            f"level {g.level} {g.modality}: {g.repeats} repeats x {g.items} items: "
+            f"level {g.level} {g.modality}: {g.repeats} repeats x {g.items} items{kind}: "
             f"accuracy {100 * g.mean:.1f}% mean, sd {100 * g.spread:.1f} "
             f"(min {100 * min(g.accuracies):.1f}, max {100 * max(g.accuracies):.1f}); "
             f"pass@{g.repeats} {100 * g.pass_at_k:.1f}%, pass^{g.repeats} {100 * g.pass_hat_k:.1f}%; "
             f"{len(g.flaky)} flaky"
         )
+        out.append(f"  pass@k {_curve(g.pass_at)}; pass^k {_curve(g.pass_hat)}")
         if g.flaky:
             shown = g.flaky if limit is None else g.flaky[:limit]
             more = len(g.flaky) - len(shown)
@@ -151,3 +231,12 @@ def format_repeats(groups: Sequence[RepeatGroup], limit: int | None = 20) -> lis
                 + (f" (+{more} more)" if more else "")
             )
     return out
+
+
+def repeat_results_fields(group: RepeatGroup) -> dict[str, Any]:
+    """Top-level fields of a level × modality's results file: pass@k and pass^k for every k, in
+    percent like ``accuracy``, keyed by k (JSON keys are strings)."""
+    return {
+        "pass_at_k": {str(k): round(100 * v, 2) for k, v in enumerate(group.pass_at, start=1)},
+        "pass_hat_k": {str(k): round(100 * v, 2) for k, v in enumerate(group.pass_hat, start=1)},
+    }

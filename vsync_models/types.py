@@ -147,6 +147,9 @@ class Request:
     media: MediaView
     repeat: int = 0
     """``--repeat``: which asking of the same request this is; a separate cache entry when > 0."""
+    rotation: int = 0
+    """``--circular``: which rotation of the options this is (0 = as in the dataset). Not part of the
+    cache key (the options already differ); a stand-in that samples draws anew per rotation."""
     answer_type: str = "choice"
     """What kind of answer the prompt asks for (``choice``, ``interval``, ``instant``, ``yesno``):
     the answer format says it in words; this says it to code (the baselines)."""

@@ -217,7 +217,6 @@ def test_repeats_of_a_deterministic_model_warn(bench):
 def test_repeat_options_are_checked(bench):
     for args, message in (
         (["--repeat", "0"], "*--repeat must be at least 1*"),
-        (["--repeat", "2", "--circular"], "*--repeat and --circular cannot be combined*"),
         (["--min-coverage", "98"], "*--min-coverage is a fraction between 0 and 1*"),
     ):
         res = bench.runpytest("--model", "random", *args)

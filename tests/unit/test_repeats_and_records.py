@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from vsync_models.errors import ModelError
 from vsync_models.records import ReplayModel, read_records, run_record
-from vsync_models.repeats import repeats_warning, summarize_repeats
+from vsync_models.repeats import format_repeats, pass_k_curves, repeats_warning, summarize_repeats
 from vsync_models.stats import pass_at_k, pass_hat_k
 from vsync_models.types import Modality, Request
 
@@ -32,6 +35,25 @@ def test_pass_hat_k_never_exceeds_pass_at_k():
 def test_pass_at_k_rejects_impossible_counts(n, c, k):
     with pytest.raises(ValueError):
         pass_at_k(n, c, k)
+
+
+correctness_matrices = st.integers(1, 8).flatmap(
+    lambda n: st.lists(st.lists(st.booleans(), min_size=n, max_size=n), min_size=1, max_size=30)
+)
+
+
+@given(correctness_matrices)
+def test_pass_k_curves_start_at_the_mean_accuracy_and_move_apart_with_k(rows):
+    at, hat = pass_k_curves(rows)
+    n = len(rows[0])
+    assert len(at) == len(hat) == n
+    mean = sum(map(sum, rows)) / (n * len(rows))  # the accuracy over every repeat of every item
+    assert at[0] == pytest.approx(mean) and hat[0] == pytest.approx(mean)
+    assert all(a <= b + 1e-12 for a, b in pairwise(at))  # pass@k never falls as k grows
+    assert all(a >= b - 1e-12 for a, b in pairwise(hat))  # pass^k never rises
+    # k = N: any repeat right / every repeat right
+    assert at[-1] == pytest.approx(sum(any(r) for r in rows) / len(rows))
+    assert hat[-1] == pytest.approx(sum(all(r) for r in rows) / len(rows))
 
 
 def rec(item: str, outcomes: list[str], predictions: list[str], modality: str = "avt") -> dict:
@@ -61,7 +83,39 @@ def test_repeat_summary_mean_spread_pass_k_and_flaky_items():
     assert g.mean == pytest.approx(4 / 9)
     assert g.spread == pytest.approx(0.19245, abs=1e-4)
     assert g.pass_at_k == pytest.approx(2 / 3) and g.pass_hat_k == pytest.approx(1 / 3)
+    assert g.pass_at[0] == pytest.approx(g.mean) == g.pass_hat[0]
+    assert g.pass_at[1] == pytest.approx((1 + 2 / 3 + 0) / 3)  # q2: 1 - C(2,2)/C(3,2)
+    assert g.pass_hat[1] == pytest.approx(1 / 3)  # only q1 has two right
     assert g.flaky == ("q2-avt",)
+
+
+def circular_rec(item: str, rounds: list[list[str]]) -> dict:
+    """A --repeat --circular record: per repeat, the outcome of each rotation."""
+    verdict = lambda outs: "error" if "error" in outs else "correct" if set(outs) == {"correct"} else "wrong"  # noqa: E731
+    return {
+        "id": item,
+        "level": 1,
+        "modality": "avt",
+        "repeats": [
+            {"repeat": i, "outcome": outs[0], "circular_outcome": verdict(outs), "rotations": []}
+            for i, outs in enumerate(rounds)
+        ],
+    }
+
+
+def test_a_circular_repeat_counts_only_when_every_rotation_is_right():
+    records = [
+        circular_rec("q1", [["correct", "correct"], ["correct", "wrong"]]),  # rotation 0 right twice
+        circular_rec("q2", [["correct", "correct"], ["correct", "correct"]]),
+        circular_rec(
+            "q3", [["correct", "correct"], ["correct", "error"]]
+        ),  # an error in a rotation: left out
+    ]
+    (g,) = summarize_repeats(records)
+    assert g.circular and (g.items, g.repeats) == (2, 2)
+    assert g.accuracies == (1.0, 0.5)
+    assert (g.pass_at_k, g.pass_hat_k) == (1.0, 0.5)
+    assert "(circular: a repeat is right only if every rotation is)" in format_repeats([g])[0]
 
 
 def test_repeats_of_a_greedy_or_deterministic_model_are_announced_as_identical():

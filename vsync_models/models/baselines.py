@@ -20,8 +20,9 @@ class RandomModel:
     """Picks an option (or a yes/no, a time, an interval inside the clip) uniformly at random,
     reproducibly.
 
-    The draw is seeded from (seed, item), not from a shared stream, so the answer for an
-    item does not depend on test order, ``-k`` selection or xdist workers. It does not
+    The draw is seeded from (seed, item, and the ``--repeat`` and CircularEval rotation indices
+    when not 0), not from a shared stream, so the answer for an item does not depend on test
+    order, ``-k`` selection or xdist workers. It does not
     depend on the modality either: a model that never perceives the media cannot answer
     differently when a stream is withheld, so its three accuracies are equal.
     """
@@ -37,9 +38,10 @@ class RandomModel:
         return None
 
     def generate(self, request: Request) -> ModelOutput:
-        # Each --repeat draws anew (repeat 0 keeps the plain run's draw): a stand-in for sampling.
-        repeat = getattr(request, "repeat", 0)
-        salt = f"|{repeat}" if repeat else ""
+        # Each --repeat and each CircularEval rotation draws anew (repeat 0, rotation 0 keeps the
+        # plain run's draw): a stand-in for sampling, never biased towards one letter.
+        repeat, rotation = getattr(request, "repeat", 0), getattr(request, "rotation", 0)
+        salt = (f"|{repeat}" if repeat else "") + (f"|r{rotation}" if rotation else "")
         digest = hashlib.sha256(f"{self.seed}|{request.item_id}{salt}".encode()).digest()
         return ModelOutput(text=_random_answer(random.Random(digest), request))
 
