@@ -15,9 +15,9 @@ Like level 1 it perceives only through the request's media view; with a stream w
 guesses among what it *can* perceive (:func:`guess_timed`): a speech window heard (``at``) or a
 stretch in which the named character's mouth moves (``vt``), yes or no at random; for an offset,
 ``at`` places the sentence and guesses the middle of a random speech window for the change, ``vt``
-sees the change and guesses the middle mouth onset of a random stretch of mouthing for the
-sentence; so its
-single-modality accuracy is that of an informed guess, the chance the oracles measure.
+sees the change and guesses the median mouth onset of a random stretch of mouthing for the
+sentence. So its single-modality accuracy is that of an informed guess, the chance the oracles
+measure.
 """
 
 from __future__ import annotations
