@@ -37,6 +37,7 @@ _TIMED: dict[str, tuple[type, ...]] = {
     "answer_type": (str,),
     "duration": (int, float),
     "level": (int,),
+    "signed": (bool,),
 }
 """Level-2/3 fields (also accepted in level 1, where ``answer_type`` must be ``choice``)."""
 _DURATION_SLACK_S = 0.05
@@ -75,13 +76,13 @@ def resolve_dataset_paths(dataset: Path, video_dir: Path | None) -> tuple[Path, 
 
 
 def _type_name(kinds: tuple[type, ...]) -> str:
-    names = {str: "string", int: "integer", list: "list", type(None): "null"}
+    names = {str: "string", int: "integer", list: "list", bool: "true or false", type(None): "null"}
     return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 
 def _is(value: Any, kinds: tuple[type, ...]) -> bool:
     # bool is an int subclass; an id of ``true`` is a mistake, not an integer.
-    return isinstance(value, kinds) and not isinstance(value, bool)
+    return isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool))
 
 
 def _check_video_path(rel: str, video_root: Path) -> tuple[str | None, Path | None]:
@@ -156,6 +157,9 @@ def _check_entry(raw: Any, where: str, video_root: Path, level: int) -> tuple[li
         problems.append(f"{where}: level-1 items are multiple choice, got answer_type {answer_type!r}")
     if "duration" in raw and raw["duration"] <= 0:
         problems.append(f"{where}: duration must be > 0 seconds, got {raw['duration']!r}")
+    signed = raw.get("signed", False)
+    if signed and answer_type != "instant":
+        problems.append(f"{where}: 'signed' is only for answer_type 'instant', not {answer_type!r}")
     problems += _unencodable(raw, where)
     if problems:
         return problems, None
@@ -199,18 +203,20 @@ def _check_entry(raw: Any, where: str, video_root: Path, level: int) -> tuple[li
             if probe_problem:
                 problems.append(f"{where}: {probe_problem}")
         if duration is not None:
-            truth, truth_problem = _check_truth(answer_type, raw["answer"], duration)
+            truth, truth_problem = _check_truth(answer_type, raw["answer"], duration, signed)
             if truth_problem:
                 problems.append(f"{where}: {truth_problem}")
     if problems or video_file is None:
         return problems, None
-    known = set(_REQUIRED) | set(_OPTIONAL) | {"answer_type", "answer", "duration"}  # "level" stays in extra
+    known = (
+        set(_REQUIRED) | set(_OPTIONAL) | {"answer_type", "answer", "duration", "signed"}
+    )  # "level" stays in extra
     return [], Item(
         id=raw["id"],
         video_path=raw["video_path"],
         question=raw["question"],
         options=tuple(options),
-        correct_answer=answer if choice else _truth_text(answer_type, truth),
+        correct_answer=answer if choice else _truth_text(answer_type, truth, signed),
         video_file=video_file,
         asr_content=raw.get("asr_content") or "",
         task=task,
@@ -219,6 +225,7 @@ def _check_entry(raw: Any, where: str, video_root: Path, level: int) -> tuple[li
         answer_type=answer_type,
         answer=truth,
         duration=duration,
+        signed=signed,
     )
 
 
@@ -226,8 +233,11 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value == value
 
 
-def _check_truth(answer_type: str, value: Any, duration: float) -> tuple[Any, str | None]:
-    """The typed truth of a non-choice item, or why it is not one (times inside ``[0, duration]``)."""
+def _check_truth(
+    answer_type: str, value: Any, duration: float, signed: bool = False
+) -> tuple[Any, str | None]:
+    """The typed truth of a non-choice item, or why it is not one (times inside ``[0, duration]``; a
+    signed instant, the offset between two moments of the clip, inside ``[-duration, duration]``)."""
     limit = duration + _DURATION_SLACK_S
     if answer_type == "interval":
         if not (isinstance(value, list) and len(value) == 2 and all(_number(v) for v in value)):
@@ -241,7 +251,9 @@ def _check_truth(answer_type: str, value: Any, duration: float) -> tuple[Any, st
     if answer_type == "instant":
         if not _number(value):
             return None, f"answer must be a time in seconds, got {value!r}"
-        if not 0 <= float(value) <= limit:
+        if signed and not -limit <= float(value) <= limit:
+            return None, f"signed answer {value:g} s is longer than the clip ({duration:g} s)"
+        if not signed and not 0 <= float(value) <= limit:
             return None, f"answer {value:g} s is outside the clip (0-{duration:g} s)"
         return float(value), None
     if isinstance(value, bool):
@@ -251,12 +263,12 @@ def _check_truth(answer_type: str, value: Any, duration: float) -> tuple[Any, st
     return None, f"answer must be 'yes' or 'no', got {value!r}"
 
 
-def _truth_text(answer_type: str, truth: Any) -> str:
+def _truth_text(answer_type: str, truth: Any, signed: bool = False) -> str:
     """The truth as the results file's ``correct_answer`` text."""
     if answer_type == "interval":
         return f"{truth[0]:g}-{truth[1]:g} s"
     if answer_type == "instant":
-        return f"{truth:g} s"
+        return f"{truth:+g} s" if signed else f"{truth:g} s"
     return str(truth)
 
 

@@ -35,9 +35,14 @@ TIMED_ANSWER_FORMATS = {
         "Do not include any other text."
     ),
     "instant": "Answer ONLY with one time in seconds, in the form '4.2 s'. Do not include any other text.",
+    "signed_instant": (
+        "Answer ONLY with one signed time in seconds, in the form '-1.2 s' or '+0.8 s'. "
+        "Do not include any other text."
+    ),
     "yesno": "Answer ONLY with yes or no. Do not include any other text.",
 }
-"""Levels 2/3: the answer format per answer type, unless ``benchmark.levelN.answer_format`` is set."""
+"""Levels 2/3: the answer format per answer type (``signed_instant``: an ``instant`` item marked
+``signed``), unless ``benchmark.levelN.answer_format`` is set."""
 
 
 @dataclass(frozen=True)
@@ -111,18 +116,17 @@ def build_request(
     """The request a model gets for ``item`` under ``modality``; the transcript is audio, so
     it is withheld exactly when the audio track is."""
     asr = item.asr_content if modality.sees_audio and item.asr_content else None
+    form = "signed_instant" if item.signed else item.answer_type
     return Request(
         item_id=item.key,
         level=item.level,
         modality=modality,
-        prompt=assemble_prompt(
-            item.options, asr, settings, item.answer_type, item.duration if item.level != 1 else None
-        ),
+        prompt=assemble_prompt(item.options, asr, settings, form, item.duration if item.level != 1 else None),
         question=item.question,
         options=item.options,
         system_prompt=settings.system_prompt,
         user_prompt=settings.user_prompt,
-        answer_format=settings.format_for(item.answer_type),
+        answer_format=settings.format_for(form),
         asr_text=asr,
         media=MediaView(item.video_file, modality, preparer),
         answer_type=item.answer_type,

@@ -3,7 +3,8 @@
 :func:`score` is the one entry point for every answer type, so a run and a later rescoring of
 stored responses can never disagree: letters match exactly; an interval is correct when its IoU
 with the truth reaches ``iou_threshold``; an instant when it is within ``tolerance_s``; yes/no
-when it matches. Text that states no answer is ``unparseable``, never ``wrong``.
+when it matches (a ``signed`` instant, an offset between two moments, is read with its sign). Text
+that states no answer is ``unparseable``, never ``wrong``.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def score(item: Item, text: str, settings: ScoringSettings | None = None) -> Sco
         ok = overlap >= settings.iou_threshold
         return Scored(answer, Outcome.CORRECT if ok else Outcome.WRONG, overlap)
     if kind == "instant":
-        answer = extract_time(text)
+        answer = extract_time(text, signed=item.signed)
         if answer.value is None:
             return Scored(answer, Outcome.UNPARSEABLE)
         error = abs(answer.value - item.answer)

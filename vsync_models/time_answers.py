@@ -21,6 +21,13 @@ Rules (the first that decides wins):
 Refusals: ``empty``, ``unfinished_think``, ``no_time``, ``ambiguous`` (several different
 answers), ``reversed`` (an interval whose end is not after its start), ``range_not_instant``
 (an interval where one time was asked for), and for yes/no ``no_yes_no``.
+
+A *signed* instant (``extract_time(text, signed=True)``: the offset between two moments, which may
+be negative) also reads a sign written against the number (``-1.2 s``, ``−1.2 s``, ``+0.8 s``) or
+a word after it (``1.2 s before`` / ``earlier`` is negative, ``after`` / ``later`` positive); a sign
+and a word that disagree refuse as ``ambiguous``. A minus sign needs no space after it (``- 1.2``
+could be a list bullet); as a separator between two times it still joins an interval, which an
+instant refuses. Unsigned instants (times in the clip) read the number alone, as before.
 """
 
 from __future__ import annotations
@@ -45,6 +52,10 @@ _TIME = re.compile(
 _JOIN = re.compile(r"^\s*(?:-|–|—|~|to|until|till|through|and)\s*$", re.I)
 _COMMA = re.compile(r"^\s*,\s*$")
 _MARKER = re.compile(r"\banswer\s*(?:is|:|=|-)?\s*[:：]?", re.I)
+_SIGNED_MARKER = re.compile(r"\banswer\s*(?:is|:|=)?\s*[:：]?", re.I)
+"""Without the dash separator, which would swallow the sign of "Answer -1.2 s"."""
+_SIGNS = {"-": -1.0, "−": -1.0, "+": 1.0}
+_SIGN_WORD = re.compile(r"\s*(before|earlier|after|later)\b", re.I)
 _YES_NO = re.compile(r"(?<![\w'])(yes|no)(?![\w'])", re.I)
 _LEADING_YES_NO = re.compile(r"^\W*(yes|no)(?![\w'])(?!\s*(?:or|/)\s*(?:yes|no)\b)", re.I)
 
@@ -87,8 +98,8 @@ def _prepare(text: str) -> tuple[str | None, str]:
     return body, ""
 
 
-def _after_marker(body: str) -> str | None:
-    markers = list(_MARKER.finditer(body))
+def _after_marker(body: str, marker: re.Pattern[str] = _MARKER) -> str | None:
+    markers = list(marker.finditer(body))
     return body[markers[-1].end() :] if markers else None
 
 
@@ -109,21 +120,40 @@ def _interval_in(text: str) -> Answer:
     return Answer(None, rule, value=pair)
 
 
-def _time_in(text: str) -> Answer:
+def _sign_of(text: str, t: _Time) -> float | None:
+    """+1 or -1 for a signed time (see the module doc), ``None`` when its sign and word disagree."""
+    before = text[t.start - 1] if t.start else ""
+    prev = text[t.start - 2] if t.start > 1 else " "
+    mark = _SIGNS.get(before) if not (prev.isalnum() or prev in ".:") else None
+    m = _SIGN_WORD.match(text, t.end)
+    word = None if m is None else (-1.0 if m.group(1).lower() in ("before", "earlier") else 1.0)
+    if mark is not None and word is not None and mark != word:
+        return None
+    return mark or word or 1.0
+
+
+def _time_in(text: str, signed: bool = False) -> Answer:
     times = _times(text)
     if _ranges(text, times):
         return Answer(None, "range_not_instant")
+    if signed:
+        signs = [_sign_of(text, t) for t in times]
+        if None in signs:
+            return Answer(None, "ambiguous")
+        times = [
+            _Time(t.seconds * (sign or 1.0), t.start, t.end) for t, sign in zip(times, signs, strict=True)
+        ]
     distinct = list(dict.fromkeys(t.seconds for t in times))
     if len(distinct) != 1:
         return Answer(None, "no_time" if not distinct else "ambiguous")
     return Answer(None, "single_time", value=distinct[0])
 
 
-def _with_marker(text: str, read: Callable[[str], Answer]) -> Answer:
+def _with_marker(text: str, read: Callable[[str], Answer], marker: re.Pattern[str] = _MARKER) -> Answer:
     body, why = _prepare(text)
     if body is None:
         return Answer(None, why)
-    tail = _after_marker(body)
+    tail = _after_marker(body, marker)
     if tail is not None:
         marked = read(tail)
         if marked.value is not None:
@@ -136,8 +166,11 @@ def extract_interval(text: str) -> Answer:
     return _with_marker(text, _interval_in)
 
 
-def extract_time(text: str) -> Answer:
-    """``Answer(value=seconds)``, or ``Answer(None, reason)``; see the module doc."""
+def extract_time(text: str, signed: bool = False) -> Answer:
+    """``Answer(value=seconds)``, or ``Answer(None, reason)``; ``signed`` reads a sign or a
+    before/after word too (an offset between two moments); see the module doc."""
+    if signed:
+        return _with_marker(text, lambda part: _time_in(part, signed=True), _SIGNED_MARKER)
     return _with_marker(text, _time_in)
 
 

@@ -111,6 +111,8 @@ class Item:
     """The truth of a non-choice item: ``(start, end)`` seconds, seconds, or ``"yes"``/``"no"``."""
     duration: float | None = None
     """Clip length in seconds, told to the model so that times are answerable."""
+    signed: bool = False
+    """An ``instant`` that is a signed offset between two moments (may be negative), not a time in the clip."""
 
     @property
     def key(self) -> str:

@@ -73,6 +73,35 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     assert len(info.value.problems) == 10
 
 
+def test_a_signed_instant_is_an_offset_within_the_clip_length(tmp_path: Path) -> None:
+    ok = [
+        timed(0, answer_type="instant", signed=True, answer=-9.5),
+        timed(1, answer_type="instant", signed=True, answer=4),
+        timed(2, answer_type="instant", signed=False, answer=4),
+    ]
+    data = load_dataset(write_dataset(tmp_path / "ok", ok), level=2)
+    assert [(it.answer, it.signed) for it in data] == [(-9.5, True), (4.0, True), (4.0, False)]
+    assert [it.correct_answer for it in data] == ["-9.5 s", "+4 s", "4 s"]
+    assert "signed" not in data.items[0].extra
+    bad = [
+        timed(0, answer_type="instant", signed=True, answer=-10.5),
+        timed(1, answer_type="instant", answer=-0.5),  # unsigned: a time in the clip
+        timed(2, signed=True),  # an interval
+        timed(3, answer_type="instant", signed="yes", answer=1),
+    ]
+    with pytest.raises(DatasetError) as info:
+        load_dataset(write_dataset(tmp_path / "bad", bad), level=2)
+    text = "\n".join(info.value.problems)
+    for needle in (
+        "id='t0'): signed answer -10.5 s is longer than the clip (10 s)",
+        "id='t1'): answer -0.5 s is outside the clip",
+        "id='t2'): 'signed' is only for answer_type 'instant', not 'interval'",
+        "id='t3'): field 'signed' must be true or false, got 'yes'",
+    ):
+        assert needle in text
+    assert len(info.value.problems) == 4
+
+
 def test_level_one_stays_multiple_choice(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="level-1 items are multiple choice"):
         load_dataset(write_dataset(tmp_path, [timed(0)]), level=1)

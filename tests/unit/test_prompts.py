@@ -81,3 +81,24 @@ def test_prompt_settings_from_config_keys(tmp_path):
     assert prompt_settings(cfg, 1, "gpt4o") == PromptSettings("SYS", "MODEL", "Letter.")
     assert prompt_settings(cfg, 1, "random") == PromptSettings("SYS", "LEVEL", "Letter.")
     assert prompt_settings(load_config(None, environ={}), 1, "random") == PromptSettings()
+
+
+def test_a_signed_instant_asks_for_a_signed_time_unless_the_level_sets_one_format(tmp_path):
+    from dataclasses import replace
+
+    from vsync_models.config import Config
+
+    item = replace(
+        make_item(tmp_path), level=2, options=(), answer_type="instant", answer=-1.2, duration=10.0
+    )
+    settings = prompt_settings(Config(), 2, "m")
+    preparer = MediaPreparer(tmp_path / "cache")
+    plain = build_request(item, Modality.AVT, settings, preparer)
+    signed = build_request(replace(item, signed=True), Modality.AVT, settings, preparer)
+    assert "'4.2 s'" in plain.answer_format and "'-1.2 s'" not in plain.answer_format
+    assert "signed time" in signed.answer_format and "'-1.2 s'" in signed.answer_format
+    assert signed.prompt.endswith(signed.answer_format) and signed.answer_type == "instant"
+    one = replace(settings, typed_formats={}, answer_format="Reply with a number.")
+    assert build_request(replace(item, signed=True), Modality.AVT, one, preparer).answer_format == (
+        "Reply with a number."
+    )

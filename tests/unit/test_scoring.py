@@ -52,6 +52,19 @@ def test_instant_passes_within_the_tolerance() -> None:
     assert score(item, "3 to 5 s").outcome is Outcome.UNPARSEABLE
 
 
+def test_a_signed_instant_is_read_with_its_sign_and_passes_within_the_tolerance() -> None:
+    before = replace(BASE, answer_type="instant", answer=-1.2, signed=True)
+    assert score(before, "-1.2 s").outcome is Outcome.CORRECT
+    assert score(before, "Answer: -0.8 s").outcome is Outcome.CORRECT  # 0.4 s off
+    assert score(before, "1.2 s before the sentence").outcome is Outcome.CORRECT
+    flipped = score(before, "+1.2 s")  # the right size, the wrong side: 2.4 s off
+    assert flipped.outcome is Outcome.WRONG and flipped.measure == pytest.approx(2.4)
+    assert score(before, "-1.2 s after").outcome is Outcome.UNPARSEABLE  # sign and word disagree
+    assert score(replace(before, answer=0.3), "-0.1 s").outcome is Outcome.CORRECT  # across zero
+    unsigned = replace(before, answer=1.2, signed=False)  # a time in the clip reads the number alone
+    assert score(unsigned, "-1.2 s").outcome is Outcome.CORRECT
+
+
 def test_yes_no_and_choice() -> None:
     yes = replace(BASE, level=3, answer_type="yesno", answer="yes")
     assert score(yes, "Yes.").outcome is Outcome.CORRECT

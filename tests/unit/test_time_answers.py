@@ -142,3 +142,77 @@ def test_never_raises_and_returns_well_formed_answers(text: str) -> None:
     assert yes_no.value in (None, "yes", "no")
     for answer in (interval, instant, yes_no):
         assert answer.letter is None and answer.rule
+
+
+# --- signed instants (an offset between two moments: level 2's event_offset) -----------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("-1.2 s", -1.2),
+        ("+0.8 s", 0.8),
+        ("0.8 s", 0.8),
+        ("Answer: -1.20 s", -1.2),
+        ("Answer -1.2 s", -1.2),  # the marker's dash separator does not swallow the sign
+        ("the answer is −0.5 seconds", -0.5),  # U+2212 MINUS SIGN
+        ("(a guess: no audio)\nAnswer: -2.00 s", -2.0),
+        ("It turns on 1.2 s before the sentence starts.", -1.2),
+        ("2 seconds earlier", -2.0),
+        ("1.2 s after it starts", 1.2),
+        ("-1.2 s before", -1.2),  # sign and word agree
+        ("-00:01.5", -1.5),
+        ("-1500 ms", -1.5),
+    ],
+)
+def test_reads_signed_instants(text: str, expected: float) -> None:
+    assert extract_time(text, signed=True).value == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("-1.2 s after", "ambiguous"),  # the sign and the word disagree
+        ("either -1.2 s or +1.2 s", "ambiguous"),
+        ("from -1.2 to 0.5 s", "range_not_instant"),
+        ("3.2-4.0", "range_not_instant"),  # a dash between two times still joins them
+        ("before it", "no_time"),
+    ],
+)
+def test_signed_instant_refusals(text: str, reason: str) -> None:
+    answer = extract_time(text, signed=True)
+    assert answer.value is None and answer.rule == reason
+
+
+def test_a_sign_is_read_only_where_an_offset_is_asked_and_only_against_the_number() -> None:
+    assert extract_time("-1.2 s").value == pytest.approx(1.2)  # unsigned instants: as before
+    assert extract_time("1.2 s before").value == pytest.approx(1.2)
+    assert extract_time("- 1.2 s", signed=True).value == pytest.approx(1.2)  # a list bullet, not a sign
+    assert extract_time("x-1.2 s", signed=True).value == pytest.approx(1.2)  # a hyphen inside a word
+
+
+_offsets = st.floats(min_value=-600, max_value=600, allow_nan=False).map(lambda x: round(x, 2))
+
+SIGNED_FORMS = [
+    lambda t: f"{t:+.2f} s",
+    lambda t: f"Answer: {t:.2f} s",
+    lambda t: f"Answer {t:.2f}",
+    lambda t: f"{t:.2f}".replace("-", "−") + " seconds",
+    lambda t: f"The lamp turns on {abs(t):.2f} s {'before' if t < 0 else 'after'} the sentence starts.",
+    lambda t: f"It happens {round(abs(t) * 1000)} ms {'earlier' if t < 0 else 'later'}.",
+]
+
+
+@PROPERTY_SETTINGS
+@given(t=_offsets, form=st.sampled_from(SIGNED_FORMS), noise=st.sampled_from(["", "\n", "  "]))
+def test_every_signed_form_round_trips(t: float, form, noise: str) -> None:
+    assert extract_time(noise + form(t) + noise, signed=True).value == pytest.approx(t)
+
+
+@PROPERTY_SETTINGS
+@given(text=st.text(alphabet=st.sampled_from("0123456789.:-−+ sbeforaftAnswer:\n"), max_size=40))
+def test_a_signed_reading_only_adds_a_sign_to_the_unsigned_one(text: str) -> None:
+    signed, unsigned = extract_time(text, signed=True), extract_time(text)
+    if signed.value is not None and unsigned.value is not None:
+        assert abs(signed.value) == pytest.approx(unsigned.value)
+    assert signed.value is None or signed.rule in ("single_time", "answer_marker")

@@ -19,7 +19,8 @@ from vsync_models.media import MediaPreparer
 from vsync_models.models.av_sync import AVSyncModel
 from vsync_models.prompts import PromptSettings
 from vsync_models.synth.layout import ROSTER
-from vsync_models.synth.measure import decode, eye_changes
+from vsync_models.synth.measure import decode, eye_changes, prop_change_frames
+from vsync_models.synth.props import EVENT_KINDS
 from vsync_models.synth.timed import build_timed_items, timed_truth
 from vsync_models.synth.timed_oracles import CHANCE, evaluate_timed, timed_cases
 from vsync_models.synth.timed_plan import LEVEL2_TASKS, plan_timed
@@ -49,7 +50,7 @@ def test_level2_everyone_speaks_once_and_asked_slots_are_balanced() -> None:
         assert sorted(c.name for c in (p.speaker(k) for k in range(4))) == sorted(c.name for c in ROSTER)
         s = p.clip.slots[p.asked_slots["who_at_time"]]
         assert all(m.start_frame < p.probe_frame < m.end_frame for m in s.mouthing)  # every mouth moves
-    for task in LEVEL2_TASKS:
+    for task in ("when_speaks", "speech_onset", "who_at_time"):
         counts = collections.Counter(p.asked_slots[task] for p in plans)
         assert max(counts.values()) - min(counts.values()) <= 1, task
 
@@ -106,6 +107,14 @@ def test_shipped_set_matches_its_manifest_and_regenerates_from_its_seed(level: i
     assert total <= 6_000_000  # "a few MB", like level 1
     data = load_dataset(root, level=level)
     assert len(data) == len(items) and all(it.level == level for it in data)
+
+
+def test_shipped_level2_has_every_task_and_event_offsets_follow_the_other_items() -> None:
+    items, manifest = shipped(2)
+    assert set(manifest["items_per_task"]) == set(LEVEL2_TASKS)
+    tasks = [it["task"] for it in items]
+    first = tasks.index("event_offset")
+    assert set(tasks[first:]) == {"event_offset"} and first == 3 * manifest["n_clips"]
 
 
 def test_shipped_level3_answers_are_balanced() -> None:
@@ -217,3 +226,109 @@ def test_av_sync_answers_from_the_media(level: int, tmp_path: Path) -> None:
     for modality in (Modality.VT, Modality.AT):
         for r in (evaluator.evaluate(it, modality) for it in sample):
             assert "guess" in r.response.text and r.outcome is not Outcome.UNPARSEABLE
+
+
+# --- level 2's event_offset: "when does the lamp turn on relative to the sentence '…'?" -----------
+
+
+def test_level2_props_change_once_per_slot_and_every_sentence_heard_once_is_an_anchor() -> None:
+    plans = plan_timed(6, 60, 2)
+    items = [it for it in build_timed_items(plans, 6) if it["task"] == "event_offset"]
+    by_clip = collections.defaultdict(list)
+    for it in items:
+        by_clip[it["video_path"]].append(it)
+    for p in plans:
+        clip = p.clip
+        assert sorted(e.kind for e in clip.events) == sorted(EVENT_KINDS)
+        for slot, event in zip(clip.slots, clip.events, strict=True):  # while every mouth moves
+            assert (
+                max(m.start_frame for m in slot.mouthing)
+                < event.frame
+                < min(m.end_frame for m in slot.mouthing)
+            )
+        heard = [s.heard.sentence for s in clip.slots]
+        asked = by_clip[clip.video_path]
+        assert [it["truth"]["slot"] for it in asked] == [
+            k for k, t in enumerate(heard) if heard.count(t) == 1
+        ]
+        assert len({it["truth"]["prop"] for it in asked}) == len(asked)
+        for it in asked:
+            slot, event = clip.slots[it["truth"]["slot"]], clip.events[it["truth"]["event_slot"]]
+            assert event.kind == it["truth"]["prop"] and it["answer_type"] == "instant" and it["signed"]
+            assert it["answer"] == pytest.approx((event.frame - slot.heard.start_frame) / 25)
+            assert f'sentence "{slot.heard.sentence.rstrip(".")}"' in it["question"]
+    answers = [it["answer"] for it in items]
+    assert min(answers) < -2 and max(answers) > 2  # the change comes before or after the sentence
+    props = collections.Counter(it["truth"]["prop"] for it in items)
+    assert max(props.values()) - min(props.values()) <= 1
+    assert [it["id"] for it in build_timed_items(plans, 6)][-len(items) :] == [it["id"] for it in items]
+
+
+def test_props_come_from_their_own_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    import vsync_models.synth.timed_plan as timed_plan
+
+    before = planned(2, 12)
+    monkeypatch.setattr(timed_plan, "_EVENT_STREAM", 17)
+    after = planned(2, 12)
+
+    def others(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [it for it in items if it["task"] != "event_offset"]
+
+    assert others(before[0]) == others(after[0])  # the first three tasks do not see the props
+    assert [c["events"] for c in before[1]] != [c["events"] for c in after[1]]
+
+
+def test_the_rendered_props_change_where_the_manifest_says() -> None:
+    _, manifest = shipped(2)
+    clip = manifest["clips"][0]
+    frames, _, _ = decode(DATA[2] / "videos" / clip["video_path"])
+    seen = prop_change_frames(frames)
+    for event in clip["events"]:
+        assert abs(seen[event["kind"]] - event["frame"]) <= 1, event
+
+
+def test_the_oracles_catch_a_planted_event_offset_leak() -> None:
+    # The asked prop always changes in the quoted sentence's slot: each modality alone then knows.
+    items, clips = planned(2, 200)
+    by_name = {c["video_path"]: c for c in clips}
+    first = {}
+    for it in items:
+        if it["task"] == "event_offset":
+            first.setdefault(it["video_path"], it)
+    for it in first.values():
+        events = by_name[it["video_path"]]["events"]
+        mine = next(e for e in events if e["kind"] == it["truth"]["prop"])
+        there = events[it["truth"]["slot"]]
+        mine["kind"], there["kind"] = there["kind"], mine["kind"]
+    found = cells(list(first.values()), clips)
+    assert found["event_offset", "audio"].accuracy > 0.9 and found["event_offset", "video"].accuracy > 0.9
+    assert found["event_offset", "joint"].accuracy == 1.0
+
+
+def test_av_sync_measures_event_offsets(tmp_path: Path) -> None:
+    from vsync_models.config import Config
+    from vsync_models.prompts import prompt_settings
+
+    data = load_dataset(DATA[2], level=2)
+    evaluator = Evaluator(
+        AVSyncModel(),
+        PromptSettings(),
+        MediaPreparer(tmp_path),
+        level_prompts={2: prompt_settings(Config(), 2, "av_sync")},
+    )
+    offsets = [it for it in data.items if it.task == "event_offset"]
+    sample = offsets[:: len(offsets) // 8][:8]
+    assert any(it.answer < 0 for it in sample) and any(it.answer > 0 for it in sample)
+    for it in sample:
+        r = evaluator.evaluate(it, Modality.AVT)
+        assert r.outcome is Outcome.CORRECT and r.measure is not None and r.measure <= 0.1, r.response.text
+    for modality in (Modality.VT, Modality.AT):
+        for r in (evaluator.evaluate(it, modality) for it in sample):
+            assert "guess" in r.response.text and r.outcome is not Outcome.UNPARSEABLE
+
+
+def test_av_sync_reads_the_asked_prop_outside_the_quoted_sentence() -> None:
+    from vsync_models.models.av_sync_timed import _asked_prop
+
+    q = 'At what time does the lamp turn on relative to the start of the sentence "She opened the door"?'
+    assert _asked_prop(q) == "lamp"

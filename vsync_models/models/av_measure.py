@@ -21,7 +21,7 @@ import numpy as np
 
 from vsync_models.errors import MediaError, ModalityViolation
 from vsync_models.media import content_hash
-from vsync_models.synth.layout import FPS, POSITIONS, ROSTER, character_centre
+from vsync_models.synth.layout import FPS, POSITIONS, PROP_BOXES, ROSTER, character_centre
 from vsync_models.synth.measure import eye_changes, mouth_darkness, prop_change_frames, rms_per_frame
 from vsync_models.types import Request
 
@@ -36,6 +36,9 @@ __all__ = [
     "option_texts",
     "perceive_audio",
     "perceive_video",
+    "prop_in",
+    "quoted",
+    "sentences",
 ]
 
 SLOTS = 4
@@ -173,3 +176,24 @@ def norm(text: str) -> str:
 
 def option_texts(options: tuple[str, ...]) -> list[tuple[str, str]]:
     return [(opt[0], opt[2:].strip()) for opt in options]
+
+
+_PROP_WORDS = {kind: kind for kind in PROP_BOXES} | {"light": "lamp", "bulb": "lamp"}
+
+
+def sentences(transcript: str) -> list[str]:
+    """The transcript's sentences in order, normalised (:func:`norm`)."""
+    return [norm(s) for s in re.split(r"(?<=[.!?])\s+", transcript.strip()) if norm(s)]
+
+
+def quoted(question: str) -> str | None:
+    """The first quoted text of a question, normalised."""
+    m = re.search(r"[\"“]([^\"”]+)[\"”]", question)
+    return norm(m.group(1)) if m else None
+
+
+def prop_in(text: str) -> str | None:
+    """The one prop ``text`` names (``None`` for none or several)."""
+    words = norm(text).split()
+    found = {_PROP_WORDS[w] for w in words if w in _PROP_WORDS}
+    return found.pop() if len(found) == 1 else None

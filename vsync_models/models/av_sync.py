@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import re
 from typing import Any
 
 import numpy as np
@@ -56,32 +55,19 @@ from vsync_models.models.av_measure import (
     option_texts,
     perceive_audio,
     perceive_video,
+    prop_in,
+    quoted,
+    sentences,
 )
 from vsync_models.models.av_sync_timed import decide_timed, guess_timed
 from vsync_models.models.base import ModelOutput
-from vsync_models.synth.layout import FPS, POSITIONS, PROP_BOXES
+from vsync_models.synth.layout import FPS, POSITIONS
 from vsync_models.types import Request
 
 __all__ = ["AVSyncModel"]
 
 VERSION = 2
 _FALLBACKS = ("guess", "abstain")
-_PROP_WORDS = {kind: kind for kind in PROP_BOXES} | {"light": "lamp", "bulb": "lamp"}
-
-
-def _sentences(transcript: str) -> list[str]:
-    return [norm(s) for s in re.split(r"(?<=[.!?])\s+", transcript.strip()) if norm(s)]
-
-
-def _quoted(question: str) -> str | None:
-    m = re.search(r"[\"“]([^\"”]+)[\"”]", question)
-    return norm(m.group(1)) if m else None
-
-
-def _prop_in(text: str) -> str | None:
-    words = norm(text).split()
-    found = {_PROP_WORDS[w] for w in words if w in _PROP_WORDS}
-    return found.pop() if len(found) == 1 else None
 
 
 class AVSyncModel:
@@ -140,13 +126,13 @@ class AVSyncModel:
         return v, a
 
     def _window_of(self, request: Request, audio: Audio) -> tuple[int, int]:
-        said = _quoted(request.question)
+        said = quoted(request.question)
         if not request.asr_text:
             raise Undecided("there is no transcript to place the quoted sentence in time")
-        sentences = _sentences(request.asr_text)
-        if said is None or said not in sentences or len(sentences) != len(audio.windows):
+        heard = sentences(request.asr_text)
+        if said is None or said not in heard or len(heard) != len(audio.windows):
             raise Undecided("the quoted sentence cannot be placed in the transcript's order")
-        return audio.windows[sentences.index(said)]
+        return audio.windows[heard.index(said)]
 
     @staticmethod
     def _speaker_in(video: Video, audio: Audio, window: tuple[int, int]) -> tuple[int, float]:
@@ -187,21 +173,21 @@ class AVSyncModel:
     def _said_when_event(self, request: Request, options: list[tuple[str, str]]) -> tuple[str, str]:
         video, audio = self._need(request, video=True, audio=True)
         assert video is not None and audio is not None
-        prop = _prop_in(request.question)
+        prop = prop_in(request.question)
         frame = video.events.get(prop) if prop else None
         if frame is None:
             raise Undecided("the named event was not seen")
         if not request.asr_text:
             raise Undecided("there is no transcript")
-        sentences = _sentences(request.asr_text)
-        if len(sentences) != len(audio.windows):
+        heard = sentences(request.asr_text)
+        if len(heard) != len(audio.windows):
             raise Undecided("the transcript's sentences do not match the speech windows")
 
         def distance(w: tuple[int, int]) -> int:
             return 0 if w[0] <= frame < w[1] else min(abs(frame - w[0]), abs(frame - w[1] + 1))
 
         i = min(range(len(audio.windows)), key=lambda k: distance(audio.windows[k]))
-        said = sentences[i]
+        said = heard[i]
         hits = [letter for letter, text in options if norm(text) == said]
         if len(hits) != 1:
             raise Undecided("no single option quotes the sentence heard then")
@@ -219,7 +205,7 @@ class AVSyncModel:
                 raise Undecided("no prop changed on screen")
             inside = [min(seen)[1]]
         prop = inside[0]
-        hits = [letter for letter, text in options if _prop_in(text) == prop]
+        hits = [letter for letter, text in options if prop_in(text) == prop]
         if len(hits) != 1:
             raise Undecided(f"no single option names the {prop}")
         when = f"the {prop} changed at {video.events[prop] / FPS:.2f} s"

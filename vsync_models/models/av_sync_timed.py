@@ -4,14 +4,20 @@ correlation, and the eyes), asked *when* instead of *who*.
 - "When is the voice of X heard?" → the speech window in which X's mouth follows the loudness
   best → ``from <start> s to <end> s``; "At what time does X start speaking?" → its start.
 - "Which character is speaking at T s?" → the window holding T → whose mouth follows it.
+- "At what time does the lamp turn on relative to the start of the sentence '…'?" → the lamp's first
+  changed frame minus the start of the speech window of the quoted sentence (its place in the
+  transcript) → ``+1.24 s``.
 - "Should you start speaking now?" (a prefix) → the last speech window → who spoke it; the
   character whose eyes changed at the last frame looks at the camera; yes iff they are the same
   (a pause inside a turn is a cut at which its speaker does not look, so it is a "no" alike).
 
 Like level 1 it perceives only through the request's media view; with a stream withheld it
 guesses among what it *can* perceive (:func:`guess_timed`): a speech window heard (``at``) or a
-stretch in which the named character's mouth moves (``vt``), yes or no at random; so its
-single-modality accuracy is that of an informed guess, the chance the oracles measure.
+stretch in which the named character's mouth moves (``vt``), yes or no at random; for an offset,
+``at`` places the sentence and guesses the middle of a random speech window for the change, ``vt``
+sees the change and guesses the median mouth onset of a random stretch of mouthing for the
+sentence. So its single-modality accuracy is that of an informed guess, the chance the oracles
+measure.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ from vsync_models.models.av_measure import (
     option_texts,
     perceive_audio,
     perceive_video,
+    prop_in,
+    quoted,
+    sentences,
 )
 from vsync_models.synth.layout import FPS, POSITIONS, ROSTER
 from vsync_models.types import Request
@@ -47,6 +56,8 @@ _TIME = re.compile(r"(\d+(?:\.\d+)?)\s*s\b")
 
 def _kind(question: str) -> str | None:
     q = question.lower()
+    if "relative to the start of the sentence" in q:
+        return "offset"
     if "voice of" in q and "heard" in q:
         return "interval"
     if "start speaking?" in q and "at what time" in q:
@@ -94,6 +105,11 @@ def decide_timed(request: Request) -> tuple[str, str] | None:
         return _speak_now(video, audio)
     if len(audio.windows) != 4:
         raise Undecided(f"found {len(audio.windows)} speech windows, not 4")
+    if kind == "offset":
+        event, prop = _event(request, video)
+        onset = _sentence_onset(request, audio)
+        why = f"the {prop} changed at {event / FPS:.2f} s, the sentence started at {onset / FPS:.2f} s"
+        return f"{(event - onset) / FPS:+.2f} s", why
     if kind == "who_at_time":
         m = _TIME.search(request.question)
         if m is None:
@@ -117,6 +133,34 @@ def decide_timed(request: Request) -> tuple[str, str] | None:
     if kind == "instant":
         return f"{s / FPS:.2f} s", why
     return f"from {s / FPS:.2f} s to {e / FPS:.2f} s", why
+
+
+def _asked_prop(question: str) -> str:
+    """The prop an offset question names, outside the quoted sentence (which may name one too)."""
+    prop = prop_in(re.sub(r"[\"“][^\"”]*[\"”]", " ", question))
+    if prop is None:
+        raise Undecided("the question does not name exactly one prop")
+    return prop
+
+
+def _event(request: Request, video: Video) -> tuple[int, str]:
+    prop = _asked_prop(request.question)
+    frame = video.events.get(prop)
+    if frame is None:
+        raise Undecided(f"the {prop} never changed on screen")
+    return frame, prop
+
+
+def _sentence_onset(request: Request, audio: Audio) -> int:
+    """The start of the quoted sentence's speech window: the transcript lists the windows' sentences
+    in order, so the quoted one must be there exactly once."""
+    said = quoted(request.question)
+    heard = sentences(request.asr_text or "")
+    if not heard:
+        raise Undecided("there is no transcript to place the quoted sentence in time")
+    if said is None or heard.count(said) != 1 or len(heard) != len(audio.windows):
+        raise Undecided("the quoted sentence cannot be placed in the transcript's order")
+    return audio.windows[heard.index(said)][0]
 
 
 def _speak_now(video: Video, audio: Audio) -> tuple[str, str]:
@@ -146,12 +190,56 @@ def guess_timed(request: Request, reason: str, seed: int) -> str:
         return f"I cannot tell: {reason}."
     if kind == "yesno":
         return f"(a guess: {reason})\nAnswer: {rng.choice(['yes', 'no'])}"
+    if kind == "offset":
+        guessed = _guess_offset(request, rng)
+        if guessed is None:
+            return f"I cannot tell: {reason}."
+        return f"(a guess: {reason})\nAnswer: {guessed / FPS:+.2f} s"
     candidates = _candidates(request)
     if not candidates:
         return f"I cannot tell: {reason}."
     s, e = rng.choice(candidates)
     answer = f"{s / FPS:.2f} s" if kind == "instant" else f"from {s / FPS:.2f} s to {e / FPS:.2f} s"
     return f"(a guess: {reason})\nAnswer: {answer}"
+
+
+def _guess_offset(request: Request, rng: random.Random) -> float | None:
+    """Frames from the sentence's start to the change, with one of the two moments guessed: ``at``
+    places the sentence and puts the change mid-way through a random speech window (it happens
+    while someone speaks); ``vt`` sees the change and puts the sentence at the middle mouth onset of
+    a random stretch of mouthing (one of those mouths is the speaker's)."""
+    audio = perceive_audio(request)
+    if audio is not None:
+        if len(audio.windows) != 4:
+            return None
+        try:
+            onset = _sentence_onset(request, audio)
+        except Undecided:
+            return None
+        s, e = rng.choice(audio.windows)
+        return (s + e) / 2 - onset
+    video = perceive_video(request)
+    if video is None:
+        return None
+    try:
+        event, _ = _event(request, video)
+    except Undecided:
+        return None
+    onsets = _stretch_onsets(video.mouths)
+    return event - rng.choice(onsets) if onsets else None
+
+
+def _stretch_onsets(mouths: np.ndarray) -> list[float]:
+    """Per stretch in which some mouth moves, the median of the mouths' first moving frames in it."""
+    starts = [[s for s, _ in _bursts(mouths[:, p], min_len=5)] for p in range(mouths.shape[1])]
+    out = []
+    for s, _ in _bursts(mouths.max(axis=1)):
+        firsts = [
+            next(b for b in bs if b >= s) for bs in starts if any(s <= b < s + UTTERANCE_FRAMES for b in bs)
+        ]
+        if firsts:
+            out.append(float(np.median(firsts)))
+    return out
 
 
 def _candidates(request: Request) -> list[tuple[int, int]]:

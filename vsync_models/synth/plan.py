@@ -45,6 +45,7 @@ __all__ = [
     "Mouthing",
     "Slot",
     "plan_clips",
+    "slot_event",
 ]
 
 SLOTS = 4
@@ -329,12 +330,14 @@ def _events(rng: Rng, dealers: _Dealers, slots: Sequence[Slot], a: int, b: int) 
     kinds = {a: kind_a, b: kind_b} | dict(
         zip([s for s in range(SLOTS) if s not in (a, b)], rest, strict=True)
     )
-    events = []
-    for slot in slots:
-        low = max(m.start_frame for m in slot.mouthing) + _EVENT_MARGIN
-        high = min(m.end_frame for m in slot.mouthing) - _EVENT_MARGIN - BALL_FALL_FRAMES
-        frame = low + rng.below(high - low + 1)
-        kind = kinds[slot.index]
-        colour = rng.choice(sorted(SIGN_COLOURS)) if kind == "sign" else None
-        events.append(Event(kind, frame, colour))
-    return tuple(events)
+    return tuple(slot_event(rng, slot, kinds[slot.index]) for slot in slots)
+
+
+def slot_event(rng: Rng, slot: Slot, kind: str) -> Event:
+    """An event of ``kind`` at a uniform frame inside the span where every mouth of ``slot`` moves
+    (so its timing picks out no character), the ball's whole fall included; shared with level 2."""
+    low = max(m.start_frame for m in slot.mouthing) + _EVENT_MARGIN
+    high = min(m.end_frame for m in slot.mouthing) - _EVENT_MARGIN - BALL_FALL_FRAMES
+    frame = low + rng.below(high - low + 1)
+    colour = rng.choice(sorted(SIGN_COLOURS)) if kind == "sign" else None
+    return Event(kind, frame, colour)

@@ -5,7 +5,11 @@ Level 2 (temporal grounding), three questions per clip:
 - ``when_speaks`` (interval): "When is the voice of the green triangle heard?" → ``[start, end]``
   of its sentence;
 - ``speech_onset`` (instant): "At what time does the green triangle start speaking?";
-- ``who_at_time`` (choice): "Which character is speaking at 4.2 s?" over the four characters.
+- ``who_at_time`` (choice): "Which character is speaking at 4.2 s?" over the four characters;
+- ``event_offset`` (signed instant): "At what time does the lamp turn on relative to the start of
+  the sentence "…"?" → the change's time minus the sentence's onset, negative when it comes first
+  (``"signed": true``). These items follow all the others, so the ids of the first three tasks are
+  those of a set generated without props.
 
 Level 3 (when to speak): each clip is cut after each of its four phrases (a turn's end or a
 pause inside a turn, :mod:`.timed_plan`); each prefix is its own
@@ -26,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from vsync_models.synth.encode import encode_mp4
-from vsync_models.synth.items import LETTERS
+from vsync_models.synth.items import LETTERS, quote
 from vsync_models.synth.layout import FPS
 from vsync_models.synth.level1 import (
     AUDIO_BITRATE,
@@ -47,13 +51,17 @@ from vsync_models.synth.tts import DEFAULT_VOICE, SAMPLE_RATE
 
 __all__ = ["GENERATOR_VERSION", "QUESTIONS", "build_timed_items", "generate_timed", "timed_truth"]
 
-GENERATOR_VERSION = {2: "1", 3: "2"}
+GENERATOR_VERSION = {2: "2", 3: "2"}
 """Per level; bump whenever the same seed would produce different clips or items of that level."""
 
 QUESTIONS = {
     "when_speaks": "When is the voice of {name} heard? Give the start and end time of its sentence.",
     "speech_onset": "At what time does {name} start speaking?",
     "who_at_time": "Which character is speaking at {t:.2f} s?",
+    "event_offset": (
+        'At what time does {event} relative to the start of the sentence "{quote}"? Answer with the '
+        "signed offset in seconds: positive if {happens} after the sentence starts, negative if before."
+    ),
     "speak_now": (
         "You are the assistant, watching this conversation through the camera; the clip stops now, "
         "at {t:.2f} s. A character hands the turn to you by looking straight at the camera (eyes "
@@ -63,6 +71,13 @@ QUESTIONS = {
     ),
 }
 _ITEM_STREAM = 1_000_003
+_EVENT_PHRASES = {
+    "lamp": ("the lamp turn on", "the lamp turns on"),
+    "sign": ("the sign change colour", "the sign changes colour"),
+    "door": ("the door open", "the door opens"),
+    "ball": ("the ball drop", "the ball drops"),
+}
+"""Per prop, how ``event_offset`` names its change: after "does", and as a clause."""
 
 
 def _s(frame: int) -> float:
@@ -82,10 +97,44 @@ def build_timed_items(plans: list[TimedPlan], seed: int) -> list[dict[str, Any]]
     level = plans[0].level
     rng = Rng(seed + _ITEM_STREAM + level)
     letters = Balancer(rng, LETTERS)
-    for plan in plans:
-        for entry in _items_of(plan, rng, letters):
-            items.append({"id": f"l{level}-{len(items) + 1:04d}", **entry, "level": level, "seed": seed})
+    entries = [entry for plan in plans for entry in _items_of(plan, rng, letters)]
+    entries += [entry for plan in plans for entry in _offset_items(plan)]
+    for entry in entries:
+        items.append({"id": f"l{level}-{len(items) + 1:04d}", **entry, "level": level, "seed": seed})
     return items
+
+
+def _offset_items(plan: TimedPlan) -> list[dict[str, Any]]:
+    """``event_offset``: per asked (sentence slot, prop), the prop's change minus the sentence's onset."""
+    clip = plan.clip
+    out = []
+    for slot, prop in plan.offset_asks:
+        heard = clip.slots[slot].heard
+        event_slot, event = next((k, e) for k, e in enumerate(clip.events) if e.kind == prop)
+        does, happens = _EVENT_PHRASES[prop]
+        out.append(
+            {
+                "video_path": clip.video_path,
+                "asr_content": clip.transcript(),
+                "duration": _s(clip.n_frames),
+                "question": QUESTIONS["event_offset"].format(
+                    event=does, quote=quote(heard.sentence), happens=happens
+                ),
+                "answer_type": "instant",
+                "signed": True,
+                "answer": round((event.frame - heard.start_frame) / FPS, 4),
+                "task": "event_offset",
+                "truth": {
+                    "slot": slot,
+                    "speaker": heard.character.name,
+                    "prop": prop,
+                    "event_slot": event_slot,
+                    "event_s": _s(event.frame),
+                    "onset_s": _s(heard.start_frame),
+                },
+            }
+        )
+    return out
 
 
 def _items_of(plan: TimedPlan, rng: Rng, letters: Balancer[str]) -> list[dict[str, Any]]:
@@ -157,10 +206,11 @@ def _items_of(plan: TimedPlan, rng: Rng, letters: Balancer[str]) -> list[dict[st
 
 
 def timed_truth(plan: TimedPlan, voice: FittedVoice | None = None) -> dict[str, Any]:
-    """The clip's ground truth (as level 1's) plus, for level 3, the looks and cuts."""
+    """The clip's ground truth (as level 1's: level 2 has its props' events) plus, for level 3, the
+    looks and cuts."""
     record = clip_truth(plan.clip, voice)
-    del record["events"]
     if plan.level == 3:
+        del record["events"]
         record["looks"] = [
             {"slot": k, "character": c.name, "start_s": _s(a), "end_s": _s(b)}
             for k, (c, a, b) in enumerate(plan.looks)
@@ -175,7 +225,7 @@ def _render(plan: TimedPlan, voice: FittedVoice, videos: Path) -> list[dict[str,
     """Encode the clip (level 2) or its prefixes (level 3); return ``{video_path, sha256, bytes}``."""
     clip = plan.clip
     openness = mouth_openness(clip.mouth_tracks(voice), SAMPLE_RATE, clip.n_frames)
-    frames = list(render_frames(clip.cast, openness, (), plan.look_positions()))
+    frames = list(render_frames(clip.cast, openness, clip.events, plan.look_positions()))
     audio = clip.audio(voice)
     ends = list(plan.cuts) if plan.level == 3 else [clip.n_frames]
     files = []

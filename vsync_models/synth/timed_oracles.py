@@ -21,6 +21,14 @@ single-modality oracle is the best of a panel of strategies over features of the
 (fixed: pick the largest / smallest value; learned: the rate at which candidates with that value
 were right in all *other* items of the task, leave-one-out), so any prior the generator leaks
 would show. Ties between k candidates are credited 1/k.
+
+``event_offset`` ("when does the lamp change relative to the start of the sentence '…'?") needs two
+moments, and each modality lacks a different one, so each picks among candidates of its own: the
+video sees the change and, in every slot, the mouth shaping the quoted text, so it picks the slot
+the sentence is heard in (the right one gives the exact offset; the others are off by a slot, over
+2 s); the audio places the sentence and picks the slot the change happens in (credited as right
+whenever it picks the right slot, though the change could be anywhere within 1.4 s of it there: an
+upper bound on what the sound alone can do).
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from __future__ import annotations
 import itertools
 import statistics
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vsync_models.synth.oracles import _credit, _loo_scores
@@ -44,7 +52,13 @@ __all__ = [
 ]
 
 MODALITIES = ("video", "audio", "joint")
-CHANCE = {"when_speaks": 0.25, "speech_onset": 0.25, "who_at_time": 0.25, "speak_now": 0.5}
+CHANCE = {
+    "when_speaks": 0.25,
+    "speech_onset": 0.25,
+    "who_at_time": 0.25,
+    "event_offset": 0.25,
+    "speak_now": 0.5,
+}
 
 Features = list[dict[str, Hashable]]
 """Per candidate, feature name → value."""
@@ -59,6 +73,11 @@ class TimedCase:
     """``"video"`` / ``"audio"``: what that modality perceives, per candidate."""
     joint: list[bool] = field(default_factory=list)
     """Per candidate, whether both views together say it is right."""
+    answer_by: dict[str, int] = field(default_factory=dict)
+    """Where a modality picks among candidates of its own (``event_offset``), its right one."""
+
+    def answer_for(self, modality: str) -> int:
+        return self.answer_by.get(modality, self.answer)
 
 
 @dataclass(frozen=True)
@@ -131,6 +150,8 @@ def _case(item: Mapping[str, Any], clip: Mapping[str, Any]) -> TimedCase:
             },
             [_heard(clip, k) == name for k in slots],
         )
+    if task == "event_offset":
+        return _offset_case(item, clip)
     if task == "who_at_time":
         slot = truth["slot"]
         names = [o[3:] for o in item["options"]]
@@ -199,6 +220,43 @@ def _case(item: Mapping[str, Any], clip: Mapping[str, Any]) -> TimedCase:
     raise ValueError(f"unknown level-2/3 task {task!r}")
 
 
+def _offset_case(item: Mapping[str, Any], clip: Mapping[str, Any]) -> TimedCase:
+    """Video candidates: the slot the quoted sentence is heard in; audio: the slot the prop changes in."""
+    quoted = item["question"].split('"')[1]
+    prop = item["truth"]["prop"]
+    event = next(e for e in clip["events"] if e["kind"] == prop)
+    utts = clip["utterances"]
+    slots = range(len(utts))
+    where = _positions(clip)
+    video: Features = []
+    for k in slots:
+        mouths = _slot_mouths(clip, k)
+        mine = next(m for m in mouths if m["text"].rstrip(".!?") == quoted)  # a perfect lip reader
+        onsets = [m["start_s"] for m in mouths]
+        video.append(
+            {
+                "slot": k,
+                "onset_rank": _rank(onsets, mine["start_s"]),
+                "onset_offset": round(mine["start_s"] - min(onsets), 2),
+                "position": where[mine["character"]],
+                "slots_from_event": k - event["slot"],
+                "after_event": mine["start_s"] > event["time_s"],
+            }
+        )
+    said = [u["text"].rstrip(".!?") == quoted for u in utts]
+    at = said.index(True)  # the sound places the quoted sentence (the transcript's order)
+    audio: Features = [
+        _audio_slot_features(clip, j) | {"slots_from_sentence": j - at, "prop_slot": (prop, j)} for j in slots
+    ]
+    return TimedCase(
+        "event_offset",
+        item["truth"]["slot"],
+        {"video": video, "audio": audio},
+        said,
+        {"audio": event["slot"]},
+    )
+
+
 def timed_cases(items: Sequence[Mapping[str, Any]], clips: Sequence[Mapping[str, Any]]) -> list[TimedCase]:
     """Cases from a set's ``dataset.json`` items and ``manifest.json`` clips (or planned ones)."""
     by_name = {c["video_path"]: c for c in clips}
@@ -215,6 +273,7 @@ def _strategies(case: TimedCase, modality: str) -> list[str]:
 
 
 def _score_strategy(group: Sequence[TimedCase], modality: str, feature: str, mode: str) -> float:
+    group = [replace(c, answer=c.answer_for(modality)) for c in group]
     if mode == "learned":
         keys: list[list[Any]] = [
             [(c.get(feature), c.get("says")) for c in case.views[modality]] for case in group

@@ -12,6 +12,14 @@ the staggered mouth onsets, and the heard sentence is simply what the speaker's 
 
 Level 2 (:data:`LEVEL2_TASKS`): every character speaks exactly once (the slot → speaker map is a
 uniform permutation), so "when does X speak" has one answer; which slot is asked is dealt evenly.
+As in level 1, one prop changes in each slot while every mouth moves (:func:`~.plan.slot_event`);
+``event_offset`` asks when a prop changes relative to the start of a quoted heard sentence, once
+for every sentence heard exactly once in the clip (a repeated one would not name one moment). The
+picture shows the change but not in which slot the sentence is heard (the quoted text is mouthed
+in every slot, and "heard once" leaves each slot equally likely), the sound places the sentence
+but not the change (the props' slots are a uniform shuffle, drawn apart from everything else).
+Props, events and ``event_offset`` asks come from their own random stream, so the other tasks'
+clips and items are those of a set planned without them.
 
 Level 3: the four slots are the phrases of one to three *turns*; every phrase is a complete
 sentence, and the pause between two phrases of one turn is drawn like the gap between turns (no
@@ -39,13 +47,23 @@ import itertools
 from dataclasses import dataclass
 
 from vsync_models.synth.layout import POSITIONS, ROSTER, Character
-from vsync_models.synth.plan import SLOTS, Ask, ClipPlan, Mouthing, Slot, _latin_squares, _onset_patterns
+from vsync_models.synth.plan import (
+    SLOTS,
+    Ask,
+    ClipPlan,
+    Mouthing,
+    Slot,
+    _latin_squares,
+    _onset_patterns,
+    slot_event,
+)
+from vsync_models.synth.props import EVENT_KINDS, Event
 from vsync_models.synth.rng import Balancer, Rng
 from vsync_models.synth.speech import SENTENCES
 
 __all__ = ["CUT_DELAY_FRAMES", "CUT_KINDS", "LEVEL2_TASKS", "LEVEL3_TASKS", "TimedPlan", "plan_timed"]
 
-LEVEL2_TASKS = ("when_speaks", "speech_onset", "who_at_time")
+LEVEL2_TASKS = ("when_speaks", "speech_onset", "who_at_time", "event_offset")
 LEVEL3_TASKS = ("speak_now",)
 CUT_DELAY_FRAMES = 5
 """A level-3 cut comes 0.2 s after the last mouth of the slot shut (within the next gap)."""
@@ -55,6 +73,8 @@ _LEAD_FRAMES = (5, 8)
 _GAP_FRAMES = (10, 14)  # longer than level 1's, so a cut and its look fit before the next slot
 _TAIL_FRAMES = 10
 _STREAM = {2: 2_000_029, 3: 3_000_017}
+_EVENT_STREAM = 4_000_037
+"""Level 2's props and ``event_offset`` asks: a stream of their own (see the module doc)."""
 _YES_PATTERNS = tuple(p for p in itertools.product((True, False), repeat=SLOTS) if sum(p) == SLOTS // 2)
 
 
@@ -74,6 +94,8 @@ class TimedPlan:
     """Level 2: the frame ``who_at_time`` asks about (all four mouths move then)."""
     kinds: tuple[str, ...] = ()
     """Level 3: per cut, one of :data:`CUT_KINDS`."""
+    offset_asks: tuple[tuple[int, str], ...] = ()
+    """Level 2, ``event_offset``: ``(slot of the quoted sentence, prop whose change is asked)``."""
 
     @property
     def name(self) -> str:
@@ -97,7 +119,9 @@ def plan_timed(seed: int, n_clips: int, level: int) -> list[TimedPlan]:
     if n_clips < 1:
         raise ValueError("need at least one clip")
     rng = Rng(seed + _STREAM[level])
-    slot_dealers = {t: Balancer(rng, range(SLOTS)) for t in LEVEL2_TASKS}
+    slot_dealers = {t: Balancer(rng, range(SLOTS)) for t in ("when_speaks", "speech_onset", "who_at_time")}
+    event_rng = Rng(seed + _STREAM[level] + _EVENT_STREAM)
+    prop_dealer = Balancer(event_rng, EVENT_KINDS)
     pattern_dealer = Balancer(rng, range(len(_YES_PATTERNS)))
     deck: list[str] = []
     plans = []
@@ -121,9 +145,12 @@ def plan_timed(seed: int, n_clips: int, level: int) -> list[TimedPlan]:
             low = max(m.start_frame for m in s.mouthing) + 3
             high = min(m.end_frame for m in s.mouthing) - 3
             probe = low + rng.below(high - low + 1)
-            clip = ClipPlan(index, "timed", cast, tuple(slots), (), n_frames, _asks(level))
+            events, offset_asks = _level2_events(event_rng, prop_dealer, slots)
+            clip = ClipPlan(index, "timed", cast, tuple(slots), events, n_frames, _asks(level))
             asked = {"when_speaks": a, "speech_onset": b, "who_at_time": c}
-            plans.append(TimedPlan(level, clip, asked_slots=asked, probe_frame=probe))
+            plans.append(
+                TimedPlan(level, clip, asked_slots=asked, probe_frame=probe, offset_asks=offset_asks)
+            )
             continue
         pattern = _YES_PATTERNS[pattern_dealer.pick()]
         kinds = tuple(
@@ -145,6 +172,21 @@ def plan_timed(seed: int, n_clips: int, level: int) -> list[TimedPlan]:
         clip = ClipPlan(index, "timed", cast, tuple(slots), (), n_frames, _asks(level))
         plans.append(TimedPlan(level, clip, looks=tuple(looks), cuts=cuts, kinds=kinds))
     return plans
+
+
+def _level2_events(
+    rng: Rng, prop_dealer: Balancer[str], slots: list[Slot]
+) -> tuple[tuple[Event, ...], tuple[tuple[int, str], ...]]:
+    """One prop change per slot, the props shuffled over the slots; an ``event_offset`` ask for every
+    slot whose heard sentence is heard nowhere else, the asked props dealt evenly over the set."""
+    kinds = rng.shuffled(EVENT_KINDS)
+    events = tuple(slot_event(rng, slot, kinds[slot.index]) for slot in slots)
+    heard = [s.heard.sentence for s in slots]
+    asks: list[tuple[int, str]] = []
+    for k, text in enumerate(heard):
+        if heard.count(text) == 1:
+            asks.append((k, prop_dealer.pick(exclude=[kind for _, kind in asks])))
+    return events, tuple(asks)
 
 
 def _lookers(rng: Rng) -> list[Character]:
