@@ -31,22 +31,11 @@ import av.container
 from PIL import Image
 
 from vsync_models.errors import MediaError, ModalityViolation
-from vsync_models.types import Modality
+from vsync_models.types import Frame, Modality
 
-__all__ = ["Frame", "MediaPreparer", "MediaView", "PrepStats", "audio_wav_bytes", "content_hash"]
+__all__ = ["MediaPreparer", "MediaView", "PrepStats", "audio_wav_bytes", "content_hash"]
 
 _HASH_CHUNK = 1 << 20
-
-
-@dataclass(frozen=True)
-class Frame:
-    """One sampled video frame, ready to send to an API that takes images."""
-
-    t: float
-    """Seconds from the first video frame."""
-    jpeg: bytes
-    width: int
-    height: int
 
 
 _hash_memo: dict[tuple[str, int, int], str] = {}
@@ -361,7 +350,7 @@ def _to_jpeg(frame: av.VideoFrame, t: float, max_side: int, quality: int) -> Fra
 
 
 class MediaView:
-    """What one request may see of one clip.
+    """What one request may see of one clip (the :class:`~vsync_models.types.Media` the harness builds).
 
     The source path is kept private and never returned for a modality that withholds a stream, so an
     adapter cannot leak audio into a video-only run (or frames into an audio-only one) by accident.

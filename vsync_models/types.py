@@ -11,12 +11,20 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from vsync_models.media import MediaView
-
-__all__ = ["ANSWER_TYPES", "Answer", "Item", "ItemResult", "Modality", "Outcome", "Request", "Response"]
+__all__ = [
+    "ANSWER_TYPES",
+    "Answer",
+    "Frame",
+    "Item",
+    "ItemResult",
+    "Media",
+    "Modality",
+    "Outcome",
+    "Request",
+    "Response",
+]
 
 ANSWER_TYPES = ("choice", "interval", "instant", "yesno")
 """What an item asks for: an option letter, a ``[start, end]`` in seconds, one time, or yes/no."""
@@ -66,6 +74,44 @@ _MODALITY_SYNONYMS = {
     "audio": Modality.AT,
     "audio+text": Modality.AT,
 }
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One sampled video frame, ready to send to an API that takes images."""
+
+    t: float
+    """Seconds from the first video frame."""
+    jpeg: bytes
+    width: int
+    height: int
+
+
+class Media(Protocol):
+    """What a request may see of its clip; :class:`vsync_models.media.MediaView` is the one the
+    harness builds. A method whose stream the modality withholds raises ``ModalityViolation``,
+    so an adapter cannot leak audio into ``vt`` or frames into ``at`` by mistake."""
+
+    modality: Modality
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 of the source clip (cache keys, result records)."""
+        ...
+
+    def video_file(self) -> Path:
+        """A playable video: with its audio in ``avt``, without any audio in ``vt``."""
+        ...
+
+    def audio_file(self) -> Path:
+        """The clip's audio alone (``avt``, ``at``)."""
+        ...
+
+    def frames(
+        self, interval_s: float, max_frames: int, max_side: int = 448, quality: int = 70
+    ) -> list[Frame]:
+        """Sampled JPEG frames (``avt``, ``vt``)."""
+        ...
 
 
 class Outcome(str, enum.Enum):
@@ -146,7 +192,7 @@ class Request:
     answer_format: str
     asr_text: str | None
     """Transcript; ``None`` whenever the modality has no audio."""
-    media: MediaView
+    media: Media
     repeat: int = 0
     """``--repeat``: which asking of the same request this is; a separate cache entry when > 0."""
     rotation: int = 0

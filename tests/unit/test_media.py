@@ -18,8 +18,8 @@ from PIL import Image
 from tests.support import write_mp4
 from vsync_models import media
 from vsync_models.errors import MediaError, ModalityViolation
-from vsync_models.media import Frame, MediaPreparer, MediaView, content_hash
-from vsync_models.types import Modality
+from vsync_models.media import MediaPreparer, MediaView, content_hash
+from vsync_models.types import Frame, Modality
 
 FPS = 25
 SECONDS = 2.0
