@@ -118,7 +118,7 @@ def test_shipped_level2_has_every_task_and_event_offsets_follow_the_other_items(
 
 
 def test_shipped_level3_answers_are_balanced() -> None:
-    items, _ = shipped(3)
+    items = [it for it in shipped(3)[0] if it["task"] == "speak_now"]
     answers = collections.Counter(it["answer"] for it in items)
     assert answers["yes"] == answers["no"]
     kinds = collections.Counter(it["truth"]["kind"] for it in items)
@@ -142,7 +142,7 @@ def test_one_modality_alone_is_at_chance_on_the_shipped_set(level: int) -> None:
 
 @pytest.mark.parametrize("level", [2, 3])
 def test_one_modality_alone_is_at_chance_on_a_large_planned_set(level: int) -> None:
-    items, clips = planned(level, 1500 if level == 2 else 800)
+    items, clips = planned(level, 1500 if level == 2 else 3000)
     for (task, modality), r in cells(items, clips).items():
         if modality == "joint":
             assert r.accuracy == 1.0 and r.n >= 1000
@@ -167,6 +167,7 @@ def test_the_oracles_catch_planted_leaks() -> None:
     assert found["when_speaks", "joint"].accuracy == 1.0
     # Level 3: "yes" whenever the look comes from the leftmost character.
     items3, clips3 = planned(3, 200)
+    items3 = [it for it in items3 if it["task"] == "speak_now"]
     for item in items3:
         clip = next(c for c in clips3 if c["video_path"] == item["group"] + ".mp4")
         leftmost = next(c["name"] for c in clip["cast"] if c["position"] == 0)
@@ -175,6 +176,7 @@ def test_the_oracles_catch_planted_leaks() -> None:
     # Level 3, the naive mid-sentence pause: a pause cut's phrase is a fragment (audio), or it is
     # cut 0.4 s later (both: the silence so far, every mouth shut for longer).
     items3, clips3 = planned(3, 200)
+    items3 = [it for it in items3 if it["task"] == "speak_now"]
     fragment, late = copy.deepcopy(clips3), copy.deepcopy(clips3)
     for item in items3:
         if item["truth"]["kind"] == "pause":

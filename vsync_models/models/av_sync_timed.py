@@ -10,6 +10,9 @@ correlation, and the eyes), asked *when* instead of *who*.
 - "Should you start speaking now?" (a prefix) → the last speech window → who spoke it; the
   character whose eyes changed at the last frame looks at the camera; yes iff they are the same
   (a pause inside a turn is a cut at which its speaker does not look, so it is a "no" alike).
+- "At which of these moments should you start speaking?" (options are times) → the same
+  measurement on the clip up to each option's time, as if it had been cut there → the one option
+  that says yes.
 
 Like level 1 it perceives only through the request's media view; with a stream withheld it
 guesses among what it *can* perceive (:func:`guess_timed`): a speech window heard (``at``) or a
@@ -25,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+from dataclasses import replace
 
 import numpy as np
 
@@ -66,6 +70,8 @@ def _kind(question: str) -> str | None:
         return "who_at_time"
     if "should you start speaking now" in q:
         return "yesno"
+    if "at which of these moments should you start speaking" in q:
+        return "speak_when"
     return None
 
 
@@ -103,6 +109,8 @@ def decide_timed(request: Request) -> tuple[str, str] | None:
     video, audio = _perceive(request)
     if kind == "yesno":
         return _speak_now(video, audio)
+    if kind == "speak_when":
+        return _speak_when(request, video, audio)
     if len(audio.windows) != 4:
         raise Undecided(f"found {len(audio.windows)} speech windows, not 4")
     if kind == "offset":
@@ -179,6 +187,29 @@ def _speak_now(video: Video, audio: Audio) -> tuple[str, str]:
     if looker == speaker:
         return "yes", f"{video.names[speaker]} spoke last and now looks at the camera"
     return "no", f"{video.names[speaker]} spoke last, but {video.names[looker]} looks at the camera"
+
+
+def _speak_when(request: Request, video: Video, audio: Audio) -> tuple[str, str]:
+    """Each option's moment judged by :func:`_speak_now` on the media cut there; exactly one must say yes."""
+    said = []
+    for letter, text in option_texts(request.options):
+        m = _TIME.search(text)
+        if m is None:
+            raise Undecided(f"option {letter} names no time")
+        end = round(float(m.group(1)) * FPS)
+        if not 0 < end <= len(video.mouths):
+            raise Undecided(f"option {letter} is not a moment of the clip")
+        eyes = None if video.eyes is None else video.eyes[:end]
+        cut = _speak_now(
+            replace(video, mouths=video.mouths[:end], eyes=eyes),
+            replace(audio, envelope=audio.envelope[:end]),
+        )
+        said.append((letter, *cut))
+    yes = [(letter, why) for letter, answer, why in said if answer == "yes"]
+    if len(yes) != 1:
+        raise Undecided(f"{len(yes)} of the moments look like a hand-over, not one")
+    letter, why = yes[0]
+    return letter, f"at {letter}: {why}"
 
 
 def guess_timed(request: Request, reason: str, seed: int) -> str:

@@ -15,7 +15,10 @@ Level 3 (when to speak): each clip is cut after each of its four phrases (a turn
 pause inside a turn, :mod:`.timed_plan`); each prefix is its own
 mp4 (``clip_0001_cut1.mp4``…) so a model cannot peek past the cut, and one ``speak_now``
 yes/no item asks whether the assistant should speak now. The items of one clip share ``group``
-(the clip) and carry ``cut_s``, from which the first-"yes" timing error is computed.
+(the clip) and carry ``cut_s``, from which the first-"yes" timing error is computed. After all of
+those, one ``speak_when`` item per clip (choice): "At which of these moments should you start
+speaking?" over three of its cut times in time order (:mod:`.timed_plan`), asked of the whole clip
+(its last prefix, already rendered: no new mp4). It has ``group`` but no ``cut_s``: it is not a cut.
 
 Deterministic from the seed like level 1 (:mod:`.level1`): same seed, same JSON, same pixels
 and samples, and with the pinned ``av`` / ``espeakng-loader`` versions the same mp4 bytes.
@@ -51,7 +54,7 @@ from vsync_models.synth.tts import DEFAULT_VOICE, SAMPLE_RATE
 
 __all__ = ["GENERATOR_VERSION", "QUESTIONS", "build_timed_items", "generate_timed", "timed_truth"]
 
-GENERATOR_VERSION = {2: "2", 3: "2"}
+GENERATOR_VERSION = {2: "2", 3: "3"}
 """Per level; bump whenever the same seed would produce different clips or items of that level."""
 
 QUESTIONS = {
@@ -68,6 +71,13 @@ QUESTIONS = {
         "wide open) right after finishing what they said; anyone else looking at you does not, and a "
         "speaker who only pauses between sentences without looking at you is going on. Should you "
         "start speaking now?"
+    ),
+    "speak_when": (
+        "You are the assistant, watching this conversation through the camera. A character hands "
+        "the turn to you by looking straight at the camera (eyes wide open) right after finishing "
+        "what they said; anyone else looking at you does not, and a speaker who only pauses between "
+        "sentences without looking at you is going on. At which of these moments should you start "
+        "speaking?"
     ),
 }
 _ITEM_STREAM = 1_000_003
@@ -99,6 +109,7 @@ def build_timed_items(plans: list[TimedPlan], seed: int) -> list[dict[str, Any]]
     letters = Balancer(rng, LETTERS)
     entries = [entry for plan in plans for entry in _items_of(plan, rng, letters)]
     entries += [entry for plan in plans for entry in _offset_items(plan)]
+    entries += [entry for plan in plans for entry in _when_items(plan)]
     for entry in entries:
         items.append({"id": f"l{level}-{len(items) + 1:04d}", **entry, "level": level, "seed": seed})
     return items
@@ -135,6 +146,33 @@ def _offset_items(plan: TimedPlan) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _when_items(plan: TimedPlan) -> list[dict[str, Any]]:
+    """``speak_when``: the offered cuts' times as options (time order), the offered yield right."""
+    if plan.when_slot is None:
+        return []
+    last = len(plan.cuts) - 1
+    right = plan.when_options.index(plan.when_slot)
+    return [
+        {
+            "video_path": cut_path(plan, last),
+            "question": QUESTIONS["speak_when"],
+            "options": [f"{LETTERS[i]}. {plan.cuts[k] / FPS:.2f} s" for i, k in enumerate(plan.when_options)],
+            "correct_answer": LETTERS[right],
+            "answer_type": "choice",
+            "duration": _s(plan.cuts[last]),
+            "asr_content": plan.clip.transcript(),
+            "task": "speak_when",
+            "group": plan.name,
+            "truth": {
+                "slot": plan.when_slot,
+                "slots": list(plan.when_options),
+                "speaker": plan.speaker(plan.when_slot).name,
+                "kinds": [plan.kinds[k] for k in plan.when_options],
+            },
+        }
+    ]
 
 
 def _items_of(plan: TimedPlan, rng: Rng, letters: Balancer[str]) -> list[dict[str, Any]]:

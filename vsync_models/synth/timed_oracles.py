@@ -16,7 +16,10 @@ the looker's) have been shut, who looked at the previous cuts;
 Every question reduces to picking one *candidate*: a slot for "when does X speak" (the best a
 single modality can answer is a span it perceives: X's mouthing in that slot, or that slot's
 utterance; the right slot's gives IoU 1 and exact onset, any other IoU 0 and an error over 2 s,
-since slots never overlap), an option for "who speaks at t", yes or no for "speak now". A
+since slots never overlap), an option for "who speaks at t", yes or no for "speak now", an option
+(a cut) for "at which of these moments should you speak" (each option with what its modality
+perceives at that cut, as for "speak now", and where it stands: its letter, its cut, the cut left
+out, which the options reveal). A
 single-modality oracle is the best of a panel of strategies over features of the candidates
 (fixed: pick the largest / smallest value; learned: the rate at which candidates with that value
 were right in all *other* items of the task, leave-one-out), so any prior the generator leaks
@@ -39,6 +42,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from vsync_models.synth.items import LETTERS
 from vsync_models.synth.oracles import _credit, _loo_scores
 
 __all__ = [
@@ -58,6 +62,7 @@ CHANCE = {
     "who_at_time": 0.25,
     "event_offset": 0.25,
     "speak_now": 0.5,
+    "speak_when": 1 / 3,
 }
 
 Features = list[dict[str, Hashable]]
@@ -175,49 +180,84 @@ def _case(item: Mapping[str, Any], clip: Mapping[str, Any]) -> TimedCase:
         )
     if task == "speak_now":
         slot = truth["slot"]
-        look = clip["looks"][slot]
-        cut = clip["cuts_s"][slot]
-        onsets = [m["start_s"] for m in _slot_mouths(clip, slot)]
-        looker = look["character"]
-        earlier = [lk["character"] for lk in clip["looks"][:slot]]
-        seen_mouths = [m for m in clip["mouthing"] if m["slot"] <= slot]
-        look_end = _mouth(clip, slot, looker)["end_s"]
-        seen = {
-            "slot": slot,
-            "looker_onset_rank": _rank(onsets, _mouth(clip, slot, looker)["start_s"]),
-            "looker_position": _positions(clip)[looker],
-            "looker_looked_before": looker in earlier,
-            "looker_looked_last_cut": bool(earlier) and earlier[-1] == looker,
-            "looker": looker,
-            "mouths_moving_at_cut": sum(m["end_s"] > cut for m in seen_mouths),
-            "quiet_before_cut": round(cut - max(m["end_s"] for m in seen_mouths), 2),
-            "looker_mouth_end_rank": _rank([m["end_s"] for m in _slot_mouths(clip, slot)], look_end),
-            "looker_quiet_before_cut": round(cut - look_end, 2),
-            "always": 0,
-        }
-        utts = clip["utterances"][: slot + 1]
-        last = utts[-1]
-        heard = _audio_slot_features(clip, slot) | {
-            "utterances_so_far": slot + 1,
-            "pause_so_far": round(cut - last["end_s"], 2),
-            "gaps_so_far": tuple(round(b["start_s"] - a["end_s"], 2) for a, b in itertools.pairwise(utts)),
-            "phrase_length": round(last["end_s"] - last["start_s"], 2),
-            "complete_sentence": last["text"].rstrip().endswith((".", "?", "!")),
-            "question": last["text"].rstrip().endswith("?"),
-            "text": last["text"],
-            "words": len(last["text"].split()),
-            "repeats_earlier_phrase": last["text"] in [u["text"] for u in utts[:-1]],
-            "always": 0,
-        }
-        yes = _heard(clip, slot) == looker
+        yes = _heard(clip, slot) == clip["looks"][slot]["character"]
         # candidates: 0 = yes, 1 = no; a feature's key is (value, candidate) so "learned" learns P(yes | value)
+        seen, heard = _cut_seen(clip, slot), _cut_heard(clip, slot)
         return TimedCase(
             task,
             0 if item["answer"] == "yes" else 1,
             {"video": [seen | {"says": c} for c in (0, 1)], "audio": [heard | {"says": c} for c in (0, 1)]},
             [yes, not yes],
         )
+    if task == "speak_when":
+        return _when_case(item, clip)
     raise ValueError(f"unknown level-2/3 task {task!r}")
+
+
+def _cut_seen(clip: Mapping[str, Any], slot: int) -> dict[str, Hashable]:
+    """What the picture shows at the cut after ``slot``: the looker and the mouths, never the voice."""
+    look = clip["looks"][slot]
+    cut = clip["cuts_s"][slot]
+    onsets = [m["start_s"] for m in _slot_mouths(clip, slot)]
+    looker = look["character"]
+    earlier = [lk["character"] for lk in clip["looks"][:slot]]
+    seen_mouths = [m for m in clip["mouthing"] if m["slot"] <= slot]
+    look_end = _mouth(clip, slot, looker)["end_s"]
+    return {
+        "slot": slot,
+        "looker_onset_rank": _rank(onsets, _mouth(clip, slot, looker)["start_s"]),
+        "looker_position": _positions(clip)[looker],
+        "looker_looked_before": looker in earlier,
+        "looker_looked_last_cut": bool(earlier) and earlier[-1] == looker,
+        "looker": looker,
+        "mouths_moving_at_cut": sum(m["end_s"] > cut for m in seen_mouths),
+        "quiet_before_cut": round(cut - max(m["end_s"] for m in seen_mouths), 2),
+        "looker_mouth_end_rank": _rank([m["end_s"] for m in _slot_mouths(clip, slot)], look_end),
+        "looker_quiet_before_cut": round(cut - look_end, 2),
+        "always": 0,
+    }
+
+
+def _cut_heard(clip: Mapping[str, Any], slot: int) -> dict[str, Hashable]:
+    """What the sound tells at the cut after ``slot``: the phrases so far and the pause, never who."""
+    cut = clip["cuts_s"][slot]
+    utts = clip["utterances"][: slot + 1]
+    last = utts[-1]
+    return _audio_slot_features(clip, slot) | {
+        "utterances_so_far": slot + 1,
+        "pause_so_far": round(cut - last["end_s"], 2),
+        "gaps_so_far": tuple(round(b["start_s"] - a["end_s"], 2) for a, b in itertools.pairwise(utts)),
+        "phrase_length": round(last["end_s"] - last["start_s"], 2),
+        "complete_sentence": last["text"].rstrip().endswith((".", "?", "!")),
+        "question": last["text"].rstrip().endswith("?"),
+        "text": last["text"],
+        "words": len(last["text"].split()),
+        "repeats_earlier_phrase": last["text"] in [u["text"] for u in utts[:-1]],
+        "always": 0,
+    }
+
+
+def _when_case(item: Mapping[str, Any], clip: Mapping[str, Any]) -> TimedCase:
+    """``speak_when``: the candidates are the options, each a cut named by its time (read from the
+    option text, as a model would); both modalities see the options, so each also gets where the
+    option stands (its letter, its cut, the cut left out) besides what it perceives at that cut."""
+    cuts = clip["cuts_s"]
+    times = [float(o[3:].removesuffix(" s")) for o in item["options"]]
+    slots = [min(range(len(cuts)), key=lambda k, t=t: abs(cuts[k] - t)) for t in times]
+    (left_out,) = [k for k in range(len(cuts)) if k not in slots] or [-1]
+    where = [
+        {"letter": i, "from_left_out": k - left_out, "cut_and_left_out": (k, left_out)}
+        for i, k in enumerate(slots)
+    ]
+    return TimedCase(
+        "speak_when",
+        LETTERS.index(item["correct_answer"]),
+        {
+            "video": [_cut_seen(clip, k) | w for k, w in zip(slots, where, strict=True)],
+            "audio": [_cut_heard(clip, k) | w for k, w in zip(slots, where, strict=True)],
+        },
+        [_heard(clip, k) == clip["looks"][k]["character"] for k in slots],
+    )
 
 
 def _offset_case(item: Mapping[str, Any], clip: Mapping[str, Any]) -> TimedCase:

@@ -39,6 +39,16 @@ speaker is the looker at its end when it ends in ``yield``, and never looks duri
 So the looker sequence alone is independent of the answers, the sound (one voice, sixteen
 distinct sentences per clip, gaps drawn alike) names nobody, and only binding the heard phrase to
 the mouth that shapes it (who spoke) and comparing with who looks decides the answer.
+
+Level 3's multiple choice (``speak_when``, "at which of these moments should you start
+speaking?") offers three of a clip's four cuts, in time order: one ``yield`` (the right one) and
+both "no" cuts; the other ``yield`` is left out, so exactly one option is right. Which yield is
+offered is dealt from a stream of its own (the clips and the ``speak_now`` items are those of a
+set planned without it) by a :class:`~.rng.Balancer` over the ordered pairs (offered yield, left
+out yield). With the yes patterns dealt evenly, those twelve pairs come out evenly, so given the
+options (which reveal the left-out cut) the right one is equally often each of the three: its
+letter, its time rank and its cut number say nothing (asking for the *first* yield instead would
+be right at the first option half of the time).
 """
 
 from __future__ import annotations
@@ -64,7 +74,7 @@ from vsync_models.synth.speech import SENTENCES
 __all__ = ["CUT_DELAY_FRAMES", "CUT_KINDS", "LEVEL2_TASKS", "LEVEL3_TASKS", "TimedPlan", "plan_timed"]
 
 LEVEL2_TASKS = ("when_speaks", "speech_onset", "who_at_time", "event_offset")
-LEVEL3_TASKS = ("speak_now",)
+LEVEL3_TASKS = ("speak_now", "speak_when")
 CUT_DELAY_FRAMES = 5
 """A level-3 cut comes 0.2 s after the last mouth of the slot shut (within the next gap)."""
 CUT_KINDS = ("yield", "pause", "other")
@@ -75,6 +85,8 @@ _TAIL_FRAMES = 10
 _STREAM = {2: 2_000_029, 3: 3_000_017}
 _EVENT_STREAM = 4_000_037
 """Level 2's props and ``event_offset`` asks: a stream of their own (see the module doc)."""
+_WHEN_STREAM = 5_000_011
+"""Level 3's ``speak_when`` options: a stream of their own (see the module doc)."""
 _YES_PATTERNS = tuple(p for p in itertools.product((True, False), repeat=SLOTS) if sum(p) == SLOTS // 2)
 
 
@@ -96,6 +108,10 @@ class TimedPlan:
     """Level 3: per cut, one of :data:`CUT_KINDS`."""
     offset_asks: tuple[tuple[int, str], ...] = ()
     """Level 2, ``event_offset``: ``(slot of the quoted sentence, prop whose change is asked)``."""
+    when_options: tuple[int, ...] = ()
+    """Level 3, ``speak_when``: the cuts offered as moments, in time order (one of them a yield)."""
+    when_slot: int | None = None
+    """Level 3, ``speak_when``: the offered cut at which the assistant should speak."""
 
     @property
     def name(self) -> str:
@@ -123,6 +139,7 @@ def plan_timed(seed: int, n_clips: int, level: int) -> list[TimedPlan]:
     event_rng = Rng(seed + _STREAM[level] + _EVENT_STREAM)
     prop_dealer = Balancer(event_rng, EVENT_KINDS)
     pattern_dealer = Balancer(rng, range(len(_YES_PATTERNS)))
+    when_dealer = Balancer(Rng(seed + _STREAM[level] + _WHEN_STREAM), itertools.permutations(range(SLOTS), 2))
     deck: list[str] = []
     plans = []
     for index in range(1, n_clips + 1):
@@ -170,7 +187,18 @@ def plan_timed(seed: int, n_clips: int, level: int) -> list[TimedPlan]:
         cuts = tuple(s.last_frame + CUT_DELAY_FRAMES for s in slots)
         n_frames = cuts[-1]
         clip = ClipPlan(index, "timed", cast, tuple(slots), (), n_frames, _asks(level))
-        plans.append(TimedPlan(level, clip, looks=tuple(looks), cuts=cuts, kinds=kinds))
+        offered, left_out = _when(when_dealer, pattern)
+        plans.append(
+            TimedPlan(
+                level,
+                clip,
+                looks=tuple(looks),
+                cuts=cuts,
+                kinds=kinds,
+                when_options=tuple(k for k in range(SLOTS) if k != left_out),
+                when_slot=offered,
+            )
+        )
     return plans
 
 
@@ -187,6 +215,13 @@ def _level2_events(
         if heard.count(text) == 1:
             asks.append((k, prop_dealer.pick(exclude=[kind for _, kind in asks])))
     return events, tuple(asks)
+
+
+def _when(dealer: Balancer[tuple[int, int]], pattern: tuple[bool, ...]) -> tuple[int, int]:
+    """``(offered yield, left-out yield)`` for ``speak_when``: the less dealt of this pattern's two
+    orders, so that the twelve ordered pairs, and with them the right option's place, stay even."""
+    first, second = (k for k, yes in enumerate(pattern) if yes)
+    return dealer.pick(exclude=[p for p in dealer.counts if p not in ((first, second), (second, first))])
 
 
 def _lookers(rng: Rng) -> list[Character]:
