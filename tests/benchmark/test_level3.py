@@ -1,4 +1,5 @@
-"""Level 3, when to speak: should the assistant start speaking at the end of a clip prefix (yes/no).
+"""Level 3, when to speak: should the assistant start speaking at the end of a clip prefix (yes/no),
+and at which of three marked moments of the whole clip (multiple choice).
 
 One test per dataset item × modality, parametrized by the V-SYNC plugin from the level-3
 dataset (``benchmark.level3.dataset_path``, default ``data/level_3``); as in level 1 the
