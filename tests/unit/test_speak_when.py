@@ -17,7 +17,7 @@ from vsync_models.dataset import load_dataset
 from vsync_models.evaluate import Evaluator
 from vsync_models.media import MediaPreparer
 from vsync_models.models.av_sync import AVSyncModel
-from vsync_models.prompts import PromptSettings, prompt_settings
+from vsync_models.prompts import PromptSettings, prompt_settings, rotations
 from vsync_models.synth.items import LETTERS
 from vsync_models.synth.timed_oracles import CHANCE
 from vsync_models.synth.timed_plan import plan_timed
@@ -117,6 +117,8 @@ def test_av_sync_picks_the_moment_from_the_media(tmp_path: Path) -> None:
     assert len({it.correct_answer for it in sample}) > 1
     for r in (evaluator.evaluate(it, Modality.AVT) for it in sample):
         assert r.outcome is Outcome.CORRECT and "guess" not in r.response.text, r.response.text
+    for k, rotated in enumerate(rotations(sample[0])):  # the times decide, not where they stand
+        assert evaluator.evaluate(rotated, Modality.AVT, rotation=k).outcome is Outcome.CORRECT
     for modality in (Modality.VT, Modality.AT):
         for r in (evaluator.evaluate(it, modality) for it in sample[:3]):
             assert "guess" in r.response.text and r.outcome is not Outcome.UNPARSEABLE

@@ -57,6 +57,12 @@ __all__ = ["GENERATOR_VERSION", "QUESTIONS", "build_timed_items", "generate_time
 GENERATOR_VERSION = {2: "2", 3: "3"}
 """Per level; bump whenever the same seed would produce different clips or items of that level."""
 
+_HANDOVER = (
+    "A character hands the turn to you by looking straight at the camera (eyes wide open) right after "
+    "finishing what they said; anyone else looking at you does not, and a speaker who only pauses "
+    "between sentences without looking at you is going on."
+)
+"""Level 3's rule, the same in both of its questions."""
 QUESTIONS = {
     "when_speaks": "When is the voice of {name} heard? Give the start and end time of its sentence.",
     "speech_onset": "At what time does {name} start speaking?",
@@ -67,17 +73,12 @@ QUESTIONS = {
     ),
     "speak_now": (
         "You are the assistant, watching this conversation through the camera; the clip stops now, "
-        "at {t:.2f} s. A character hands the turn to you by looking straight at the camera (eyes "
-        "wide open) right after finishing what they said; anyone else looking at you does not, and a "
-        "speaker who only pauses between sentences without looking at you is going on. Should you "
-        "start speaking now?"
+        "at {t:.2f} s. " + _HANDOVER + " Should you start speaking now?"
     ),
     "speak_when": (
-        "You are the assistant, watching this conversation through the camera. A character hands "
-        "the turn to you by looking straight at the camera (eyes wide open) right after finishing "
-        "what they said; anyone else looking at you does not, and a speaker who only pauses between "
-        "sentences without looking at you is going on. At which of these moments should you start "
-        "speaking?"
+        "You are the assistant, watching this conversation through the camera. "
+        + _HANDOVER
+        + " At which of these moments should you start speaking?"
     ),
 }
 _ITEM_STREAM = 1_000_003

@@ -244,9 +244,13 @@ def _when_case(item: Mapping[str, Any], clip: Mapping[str, Any]) -> TimedCase:
     cuts = clip["cuts_s"]
     times = [float(o[3:].removesuffix(" s")) for o in item["options"]]
     slots = [min(range(len(cuts)), key=lambda k, t=t: abs(cuts[k] - t)) for t in times]
-    (left_out,) = [k for k in range(len(cuts)) if k not in slots] or [-1]
+    left_out = tuple(k for k in range(len(cuts)) if k not in slots)
     where = [
-        {"letter": i, "from_left_out": k - left_out, "cut_and_left_out": (k, left_out)}
+        {
+            "letter": i,
+            "from_left_out": k - left_out[0] if left_out else k,
+            "cut_and_left_out": (k, left_out),
+        }
         for i, k in enumerate(slots)
     ]
     return TimedCase(
