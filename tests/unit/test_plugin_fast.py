@@ -148,3 +148,14 @@ def test_two_replicas_both_answer_and_killing_one_loses_no_item(fast, monkeypatc
     by = [r["replica"] for r in doc["results"]]
     assert two.requests >= 3 and by.count(two.url) < 3  # its in-flight items were answered by one
     assert by.count(one.url) == 24 - by.count(two.url)
+
+
+def test_a_benchmark_run_freezes_the_heap_for_its_tests_and_unfreezes_it_after(fast, server):
+    import gc
+
+    (fast.path / "tests" / "test_heap.py").write_text(
+        "import gc\n\n\ndef test_frozen():\n    assert gc.get_freeze_count() > 0\n", encoding="utf-8"
+    )
+    res = run(fast, "-m", "at or not benchmark", "--concurrency", "4")
+    res.assert_outcomes(passed=25)
+    assert gc.get_freeze_count() == 0
