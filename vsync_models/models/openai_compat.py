@@ -15,6 +15,7 @@ body, no choices, no content. 400/401/403 are never retried.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import threading
 import time
@@ -275,12 +276,8 @@ class OpenAICompatModel:
             )
             for frame in frames:
                 content.append({"type": "text", "text": f"Frame at {_format_seconds(frame.t)}s:"})
-                data = base64.b64encode(frame.jpeg).decode("ascii")
                 content.append(
-                    {
-                        "type": "image_url",
-                        "image_url": {"url": f"data:image/jpeg;base64,{data}", "detail": IMAGE_DETAIL},
-                    }
+                    {"type": "image_url", "image_url": {"url": _data_url(frame.jpeg), "detail": IMAGE_DETAIL}}
                 )
         return [{"role": "user", "content": content}]
 
@@ -314,6 +311,14 @@ class OpenAICompatModel:
         if len(flat) > _EXCERPT_CHARS:
             flat = flat[:_EXCERPT_CHARS] + "..."
         return self._redact(flat) or "(empty body)"
+
+
+@functools.lru_cache(maxsize=256)
+def _data_url(jpeg: bytes) -> str:
+    """A frame as a data URL, encoded once for the items and modalities that send the same frames
+    (avt and vt of an item, items of one clip): the media layer hands out the same bytes objects,
+    whose hash Python keeps, so a lookup costs less than encoding again. 256 frames: 32 clips."""
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 
 
 def _make_redactor(key: str | None) -> Callable[[str], str]:
