@@ -9,8 +9,10 @@ item over waits while the marker is there, then finds the answer in the cache. A
 fails is not cached, so the new owner then asks itself, as any retry would.
 
 Robustness: the marker names the process that holds the request; a marker whose process is gone
-(killed worker) is removed by the waiter, and a worker removes its remaining markers when its
-session ends (requests it abandons there are asked again by their new owners). A marker is created
+(killed worker) is removed by the waiter. A worker whose session ends normally first lets the
+requests it gave away finish (a worker often runs dry while the items stolen from it are still
+answered); after ``-x`` or Ctrl-C it abandons them and removes their markers at once, and their new
+owners ask again. A marker is created
 only for a request running at the moment of the steal; a job that had not started yet is refused
 instead (:meth:`Handoff.start` returns ``False``), so the new owner is the only one to ask.
 """
@@ -52,7 +54,7 @@ class Handoff:
         self.pid = os.getpid() if pid is None else pid
         self._alive = alive or _pid_alive
         self._sleep = sleep
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._running: set[str] = set()
         self._marked: set[str] = set()
         """Given away while running here: their markers exist until the job ends."""
@@ -83,6 +85,7 @@ class Handoff:
             if key in self._marked:
                 self._marked.discard(key)
                 self.marker(key).unlink(missing_ok=True)
+                self._lock.notify_all()
 
     def give_away(self, keys: Iterable[str]) -> list[str]:
         """These items now belong to another process: mark the running ones, refuse the rest.
@@ -106,9 +109,11 @@ class Handoff:
             with self._lock:
                 self._refused.difference_update(keys)
 
-    def close(self) -> None:
-        """End of this process's session: requests still running are abandoned, so are their markers."""
+    def close(self, wait_s: float = 0.0) -> None:
+        """End of this process's session: wait up to ``wait_s`` for the requests other processes wait
+        for (they are on the wire already), then abandon the rest and their markers."""
         with self._lock:
+            self._lock.wait_for(lambda: not self._marked, timeout=wait_s)
             for key in self._marked:
                 self.marker(key).unlink(missing_ok=True)
             self._marked.clear()

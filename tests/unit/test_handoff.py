@@ -66,3 +66,19 @@ def test_markers_of_another_run_in_the_same_cache_are_not_this_runs(tmp_path):
     loser.give_away(["item-a"])
     other = Handoff(tmp_path, "run-2", pid=303, alive=lambda pid: True, sleep=lambda s: None)
     assert other.wait("item-a") is False
+
+
+def test_a_normal_session_end_lets_the_requests_given_away_finish_first(tmp_path):
+    import threading
+
+    loser, _ = pair(tmp_path)
+    loser.start("item-a")
+    loser.give_away(["item-a"])
+    events = []
+    ending = threading.Timer(0.05, lambda: (loser.finish("item-a"), events.append("request ended")))
+    ending.start()
+    loser.close(wait_s=30)
+    events.append("session closed")
+    ending.join()
+    assert events == ["request ended", "session closed"]
+    assert not list(tmp_path.glob("*.json"))

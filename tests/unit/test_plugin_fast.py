@@ -161,11 +161,12 @@ def test_a_benchmark_run_freezes_the_heap_for_its_tests_and_unfreezes_it_after(f
 
 
 def test_an_item_stolen_while_its_request_is_in_flight_is_not_asked_twice(fast, server):
-    # -n 2 gives each worker 12 items up front. The first 12 take a second each, the others none: the
-    # fast worker runs dry at once and steals the tail of the slow worker's queue, all of whose
-    # requests are in flight by then (16 threads per worker).
+    # -n 2 gives each worker 12 items up front; the second worker's take no time, so it runs dry at
+    # once and steals the tail of the first worker's queue (items 6-11), all of whose requests are in
+    # flight by then (16 threads per worker). They take longest: the first worker runs dry (or ends)
+    # while the thief still waits for their answers.
     server.latency_s = 0.0
-    server.delay = lambda text: 1.0 if item_number(text) < 12 else 0.0
+    server.delay = lambda text: [0.5, 1.5, 0.0][min(item_number(text) // 6, 2)]
     res = run(fast, "-m", "at", "--concurrency", "32", "-n", "2")
     res.assert_outcomes(passed=24)
     asked = [entry["question"] for entry in server.entries]
