@@ -53,6 +53,7 @@ from vsync_models.errors import (
 )
 from vsync_models.media import MediaPreparer, audio_wav_bytes, content_hash
 from vsync_models.models.base import ModelOutput
+from vsync_models.models.http_env import HttpEnv
 from vsync_models.models.retry import RetryPolicy, Transient, call_with_retries, parse_retry_after
 from vsync_models.serve.launch import DEFAULT_STARTUP_TIMEOUT_S
 from vsync_models.serve.vllm_engine import VllmSettings, vllm_command
@@ -191,7 +192,8 @@ class OmniServerModel:
         if session is not None and token:
             session.headers["Authorization"] = f"Bearer {token}"
         self._shared_session = session
-        self._sessions = _ThreadSessions(_session_factory(token))
+        env = HttpEnv.read()  # here, in the main thread: never per request (see http_env)
+        self._sessions = _ThreadSessions(_session_factory(token, env, lambda: self.root_url))
         weakref.finalize(self, self._sessions.close)
         self._sleep = sleep
         self.retry = retry or RetryPolicy(max_retries=max_retries)
@@ -220,6 +222,9 @@ class OmniServerModel:
         root = url.rstrip("/")
         self.base_url = root if root.endswith("/v1") else f"{root}/v1"
         self.root_url = self.base_url[: -len("/v1")]
+        sessions = getattr(self, "_sessions", None)
+        if sessions is not None:  # their proxy settings were for the old host
+            sessions.close()
         self._info = None
         self._fingerprint_without_server = False
         self.gone: str | None = None
@@ -509,12 +514,14 @@ class OmniServerModel:
         )
 
 
-def _session_factory(token: str | None) -> Callable[[], requests.Session]:
+def _session_factory(
+    token: str | None, env: HttpEnv, url: Callable[[], str]
+) -> Callable[[], requests.Session]:
     """VSYNC_SERVER_TOKEN lives in this closure and the sessions only, never in the fingerprint,
     the repr or the model's attributes."""
 
     def new() -> requests.Session:
-        session = requests.Session()
+        session = env.session(url())
         if token:
             session.headers["Authorization"] = f"Bearer {token}"
         return session

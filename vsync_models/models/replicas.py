@@ -17,6 +17,7 @@ group or per node); the registry then builds one adapter per URL and wraps them 
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +27,7 @@ import requests
 
 from vsync_models.errors import ConfigError, ModelUnavailable
 from vsync_models.models.base import Model, ModelOutput, close_model
+from vsync_models.models.http_env import HttpEnv
 from vsync_models.types import Request
 
 __all__ = ["ReplicaSet", "probe_reachable"]
@@ -33,16 +35,18 @@ __all__ = ["ReplicaSet", "probe_reachable"]
 _URL_KEYS = ("base_url", "server_url", "root_url")
 
 
-def probe_reachable(url: str, timeout_s: float = 2.0) -> bool:
+def probe_reachable(url: str, timeout_s: float = 2.0, env: HttpEnv | None = None) -> bool:
     """Health check: ``GET /health`` at the server's root answers with anything below 500.
 
     OpenAI-style endpoints may lack ``/health``; a 404 still proves the process is alive, which is
-    what deciding "take it out" needs.
+    what deciding "take it out" needs. Probes run in request threads, hence ``env`` read beforehand
+    (:mod:`vsync_models.models.http_env`).
     """
     root = url.rstrip("/")
     root = root[: -len("/v1")] if root.endswith("/v1") else root
     try:
-        return requests.get(f"{root}/health", timeout=timeout_s).status_code < 500
+        with (env or HttpEnv.read()).session(root) as session:
+            return session.get(f"{root}/health", timeout=timeout_s).status_code < 500
     except requests.RequestException:
         return False
 
@@ -54,7 +58,7 @@ class ReplicaSet:
         self,
         replicas: Sequence[Model],
         urls: Sequence[str],
-        probe: Callable[[str], bool] = probe_reachable,
+        probe: Callable[[str], bool] | None = None,
         recheck_s: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -63,7 +67,8 @@ class ReplicaSet:
         self.replicas = list(replicas)
         self.urls = list(urls)
         self.name = self.replicas[0].name
-        self._probe = probe
+        env = HttpEnv.read()  # built in the main thread; probes run in request threads
+        self._probe = probe or functools.partial(probe_reachable, env=env)
         self._recheck_s = recheck_s
         self._clock = clock
         self._lock = threading.Lock()
