@@ -78,26 +78,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             items = json.loads((args.dataset / "dataset.json").read_text(encoding="utf-8"))
             clips = manifest["clips"]
-        timed = evaluate_timed(timed_cases(items, clips))
-        print(format_timed(timed))
-        if args.all:
-            for r in timed:
-                for name, acc in sorted(r.strategies.items(), key=lambda kv: -kv[1]):
-                    print(f"{r.task:16} {r.modality:6} {100 * acc:5.1f}%  {name}")
-        return 0
-
-    if args.plan is not None:
-        from vsync_models.synth.items import build_items
-        from vsync_models.synth.plan import plan_clips
-        from vsync_models.synth.truth import clip_truth
-
-        plans = plan_clips(args.seed, args.plan)
-        items, clips = build_items(plans, args.seed), [clip_truth(p) for p in plans]
+        results = evaluate_timed(timed_cases(items, clips))
+        table = format_timed(results)
     else:
-        items = json.loads((args.dataset / "dataset.json").read_text(encoding="utf-8"))
-        clips = json.loads((args.dataset / "manifest.json").read_text(encoding="utf-8"))["clips"]
-    results = evaluate(cases(items, clips))
-    print(format_table(results))
+        if args.plan is not None:
+            from vsync_models.synth.items import build_items
+            from vsync_models.synth.plan import plan_clips
+            from vsync_models.synth.truth import clip_truth
+
+            plans = plan_clips(args.seed, args.plan)
+            items, clips = build_items(plans, args.seed), [clip_truth(p) for p in plans]
+        else:
+            items = json.loads((args.dataset / "dataset.json").read_text(encoding="utf-8"))
+            clips = manifest["clips"]
+        results = evaluate(cases(items, clips))
+        table = format_table(results)
+    print(table)
     if args.all:
         for r in results:
             for name, acc in sorted(r.strategies.items(), key=lambda kv: -kv[1]):

@@ -38,6 +38,7 @@ __all__ = [
     "cases",
     "evaluate",
     "format_table",
+    "left_aligned",
 ]
 
 MODALITIES = ("video", "audio", "text", "joint")
@@ -145,7 +146,12 @@ _TASK_ORDER = ["who_said", "said_when_event", "event_when_said", "in_sync"]
 def format_table(results: Sequence[OracleResult]) -> str:
     rows = [("task", "n", "modality", "best accuracy", "best strategy")]
     rows += [(r.task, str(r.n), r.modality, f"{100 * r.accuracy:.1f}%", r.strategy) for r in results]
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    return left_aligned(rows)
+
+
+def left_aligned(rows: Sequence[Sequence[str]]) -> str:
+    """A header row, a rule, and the rows, every column padded to its widest cell."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -43,13 +43,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vsync_models.synth.items import LETTERS
-from vsync_models.synth.oracles import _credit, _loo_scores
+from vsync_models.synth.oracles import OracleResult, _credit, _loo_scores, left_aligned
 
 __all__ = [
     "CHANCE",
     "MODALITIES",
     "TimedCase",
-    "TimedOracleResult",
     "evaluate_timed",
     "format_timed",
     "timed_cases",
@@ -83,16 +82,6 @@ class TimedCase:
 
     def answer_for(self, modality: str) -> int:
         return self.answer_by.get(modality, self.answer)
-
-
-@dataclass(frozen=True)
-class TimedOracleResult:
-    task: str
-    modality: str
-    n: int
-    accuracy: float
-    strategy: str
-    strategies: dict[str, float]
 
 
 def _rank(values: Sequence[float], x: float) -> int:
@@ -339,7 +328,7 @@ def _score_strategy(group: Sequence[TimedCase], modality: str, feature: str, mod
     return statistics.fmean(_credit(s, c.answer) for s, c in zip(scores, group, strict=True))
 
 
-def evaluate_timed(cases: Sequence[TimedCase]) -> list[TimedOracleResult]:
+def evaluate_timed(cases: Sequence[TimedCase]) -> list[OracleResult]:
     """Per task x modality, the best strategy's accuracy (joint: the exact solver's)."""
     by_task: dict[str, list[TimedCase]] = {}
     for c in cases:
@@ -350,7 +339,7 @@ def evaluate_timed(cases: Sequence[TimedCase]) -> list[TimedOracleResult]:
         for modality in MODALITIES:
             if modality == "joint":
                 acc = statistics.fmean(_credit([float(x) for x in c.joint], c.answer) for c in group)
-                results.append(TimedOracleResult(task, modality, len(group), acc, "exact", {"exact": acc}))
+                results.append(OracleResult(task, modality, len(group), acc, "exact", {"exact": acc}))
                 continue
             accs = {
                 f"{feature}:{mode}": _score_strategy(group, modality, feature, mode)
@@ -358,17 +347,14 @@ def evaluate_timed(cases: Sequence[TimedCase]) -> list[TimedOracleResult]:
                 for mode in ("max", "min", "learned")
             }
             best = max(accs, key=lambda k: (accs[k], k))
-            results.append(TimedOracleResult(task, modality, len(group), accs[best], best, accs))
+            results.append(OracleResult(task, modality, len(group), accs[best], best, accs))
     return results
 
 
-def format_timed(results: Sequence[TimedOracleResult]) -> str:
+def format_timed(results: Sequence[OracleResult]) -> str:
     rows = [("task", "n", "modality", "best accuracy", "chance", "best strategy")]
     rows += [
         (r.task, str(r.n), r.modality, f"{100 * r.accuracy:.1f}%", f"{100 * CHANCE[r.task]:.0f}%", r.strategy)
         for r in results
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return left_aligned(rows)
