@@ -67,8 +67,8 @@ class ReplicaSet:
         self.replicas = list(replicas)
         self.urls = list(urls)
         self.name = self.replicas[0].name
-        env = HttpEnv.read()  # built in the main thread; probes run in request threads
-        self._probe = probe or functools.partial(probe_reachable, env=env)
+        # built in the main thread; probes run in request threads (see http_env)
+        self._probe = probe or functools.partial(probe_reachable, env=HttpEnv.read())
         self._recheck_s = recheck_s
         self._clock = clock
         self._lock = threading.Lock()
