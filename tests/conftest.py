@@ -14,7 +14,6 @@ def bench(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.
     """A pytester project laid out like this repository: plugin, benchmark test, a small dataset."""
     monkeypatch.setenv("PYTHONPATH", str(REPO))
     pytester.syspathinsert(REPO)
-    pytester.makeconftest('pytest_plugins = ["fixtures.plugin"]')
     # importlib mode: the outer run may already have imported this repository's test_level1.
     pytester.makeini("[pytest]\naddopts = --strict-markers --import-mode=importlib\n")
     bench_dir = pytester.mkdir("tests")

@@ -1,6 +1,6 @@
 """V-SYNC: does an omni model know *when* things are said?
 
-The library half of the benchmark (the pytest plugin lives in ``fixtures/``):
+The library half of the benchmark (the pytest plugin lives in ``vsync_pytest/``):
 datasets, prompts, media views, models, answer extraction, scoring, cache and results.
 It never imports pytest.
 """

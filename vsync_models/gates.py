@@ -20,7 +20,7 @@ status      gate
 The numbers stay clear of pytest's own 0-5. In a benchmark run wrong answers are
 failed tests but do not decide the exit status; the gates do (``--strict-items``
 restores pytest's "any failure fails"). No pytest here: the plugin feeds this module
-plain data (:mod:`fixtures.gates`).
+plain data (:mod:`vsync_pytest.gates`).
 """
 
 from __future__ import annotations

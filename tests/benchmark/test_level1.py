@@ -4,7 +4,7 @@ The model is asked during fixture setup, so an unreachable model is a test *erro
 a wrong or unreadable answer is a *failure* whose message shows the whole exchange.
 """
 
-from fixtures.assertions import require_correct
+from vsync_pytest.assertions import require_correct
 
 
 def test_item(vsync_result):

@@ -5,7 +5,7 @@ dataset (``benchmark.level2.dataset_path``, default ``data/level_2``); as in lev
 model is asked during setup, so an unreachable model is an error and a wrong answer a failure.
 """
 
-from fixtures.assertions import require_correct
+from vsync_pytest.assertions import require_correct
 
 LEVEL = 2
 

@@ -6,7 +6,7 @@ dataset (``benchmark.level3.dataset_path``, default ``data/level_3``); as in lev
 model is asked during setup, so an unreachable model is an error and a wrong answer a failure.
 """
 
-from fixtures.assertions import require_correct
+from vsync_pytest.assertions import require_correct
 
 LEVEL = 3
 

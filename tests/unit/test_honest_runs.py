@@ -19,8 +19,6 @@ QUIET = ("-p", "no:cacheprovider", "--tb=no", "-q")
 SKIP_HALF = """
 import pytest
 
-pytest_plugins = ["fixtures.plugin"]
-
 
 def pytest_runtest_setup(item):
     # items lost after collection: they were counted, they never ran
@@ -93,7 +91,7 @@ def test_coverage_is_counted_from_what_xdist_workers_collected(bench):
 
 
 def test_an_interrupted_run_shows_the_items_that_never_ran(bench, monkeypatch):
-    import fixtures.session as session
+    import vsync_pytest.session as session
     from vsync_models.models.baselines import ConstantModel
 
     class Interrupting(ConstantModel):
@@ -239,7 +237,7 @@ def test_html_report_shows_coverage_gates_repeats_and_flaky_items(bench):
 
 def test_a_worker_killed_midway_leaves_an_error_and_the_run_is_refused(bench):
     bench.makeconftest(
-        'import os\n\npytest_plugins = ["fixtures.plugin"]\n\n\n'
+        "import os\n\n\n"
         "def pytest_runtest_setup(item):\n"
         '    if item.nodeid.endswith("q003-avt]"):\n'
         "        os._exit(1)  # the worker process dies mid-item\n"
@@ -284,7 +282,7 @@ def test_a_partial_results_file_is_refused_as_a_baseline(bench):
     bench.runpytest("--model", "constant", "-m", "avt", *QUIET)  # results file: coverage 50 %
     partial = bench.path / "reports" / "results_constant_level1.json"
     (bench.path / "partial.json").write_bytes(partial.read_bytes())
-    bench.makeconftest('pytest_plugins = ["fixtures.plugin"]')
+    bench.makeconftest("")  # the installed plugin alone
     args = ("--model", "constant", "-m", "avt", "--baseline", "partial.json", *QUIET)
     res = bench.runpytest(*args, "--fail-on-regression")
     assert res.ret == GateStatus.LOW_COVERAGE

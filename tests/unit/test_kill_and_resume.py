@@ -134,7 +134,6 @@ def test_xdist_worker_sigkilled_mid_run(project, clean):
     (project.path / "conftest.py").write_text(
         "import os, signal\n"
         "from pathlib import Path\n"
-        'pytest_plugins = ["fixtures.plugin"]\n'
         "def pytest_runtest_call(item):\n"
         '    flag = Path(__file__).parent / "killed-once"\n'
         '    if "q004" in item.nodeid and os.environ.get("PYTEST_XDIST_WORKER") and not flag.exists():\n'

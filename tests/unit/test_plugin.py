@@ -148,7 +148,7 @@ def test_benchmark_run_does_not_collect_the_projects_own_tests(bench):
 
 
 def test_the_model_is_closed_after_its_last_answer(bench, monkeypatch):
-    import fixtures.session as session
+    import vsync_pytest.session as session
     from vsync_models.models.baselines import ConstantModel
 
     log = bench.path / "model.log"

@@ -177,7 +177,7 @@ def test_time_items_are_asked_once_per_repeat_and_only_choices_are_rotated(bench
 
 
 def test_allure_attaches_every_raw_response_named_by_repeat_and_rotation():
-    from fixtures.allure_report import raw_responses
+    from vsync_pytest.allure_report import raw_responses
 
     rot = lambda text: {"raw_response": text}  # noqa: E731
     assert raw_responses({"raw_response": "A"}) == [("raw response", "A")]

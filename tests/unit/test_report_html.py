@@ -11,8 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.frame_strip import FrameStrips
-from fixtures.html_render import (
+from tests.support import REPO, choice_items, write_dataset
+from vsync_models.compare import RunInfo
+from vsync_models.gates import Count, CoverageRow
+from vsync_models.stats import summarize
+from vsync_pytest.frame_strip import FrameStrips
+from vsync_pytest.html_render import (
     bar_chart_svg,
     clip_class,
     item_html,
@@ -20,10 +24,6 @@ from fixtures.html_render import (
     strip_styles,
     summary_html,
 )
-from tests.support import REPO, choice_items, write_dataset
-from vsync_models.compare import RunInfo
-from vsync_models.gates import Count, CoverageRow
-from vsync_models.stats import summarize
 
 THINKING = "<think>The red circle's mouth moves with the words.</think>Answer: A"
 

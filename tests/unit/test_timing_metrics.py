@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.reporting import format_summary
 from vsync_models.stats import summarize
 from vsync_models.timing_metrics import GroundingMetrics, TurnMetrics, timing_metrics
+from vsync_pytest.reporting import format_summary
 
 
 def rec(**fields) -> dict:
@@ -94,7 +94,7 @@ def test_the_cuts_of_one_clip_are_one_cluster() -> None:
 
 
 def test_html_item_shows_the_time_answer_and_its_iou() -> None:
-    from fixtures.html_render import item_html
+    from vsync_pytest.html_render import item_html
 
     html = item_html(
         rec(
