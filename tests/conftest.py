@@ -37,3 +37,15 @@ def warm_openai_sdk() -> None:
     client = openai.OpenAI(api_key="warm-up", base_url="http://127.0.0.1:9/v1", max_retries=0, timeout=2)
     with contextlib.suppress(openai.OpenAIError):
         client.models.list()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warm_http_stack() -> None:
+    """The same for ``httpx2`` (our clients' HTTP library, and the SDK's): it imports ``httpcore2``
+    and builds its exception map at the first request. Made inside an in-process run, that map
+    would hold exception classes of a module copy pytester then unloads, and a refused connection
+    afterwards would escape as an unmapped ``httpcore2.ConnectError``."""
+    import httpx2
+
+    with httpx2.Client() as client, contextlib.suppress(httpx2.HTTPError):
+        client.get("http://127.0.0.1:9/", timeout=2)

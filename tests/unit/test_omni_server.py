@@ -13,8 +13,8 @@ import threading
 from pathlib import Path
 from types import SimpleNamespace
 
+import httpx2
 import pytest
-import requests
 from werkzeug import Response
 
 from tests.unit.tiny_omni import EchoBackend, make_clip, serve_app
@@ -225,29 +225,23 @@ def test_a_server_that_is_gone_is_latched_and_never_asked_again(clips, preparer)
     assert model.gone is None
 
 
-def test_each_thread_asks_through_its_own_session_and_close_ends_them_all(
-    echo_url, clips, preparer, monkeypatch
-):
-    made: list[requests.Session] = []
+def test_every_thread_asks_through_one_client_and_close_ends_it(echo_url, clips, preparer, monkeypatch):
+    made: list[httpx2.Client] = []
     users: dict[int, set[int]] = {}
+    real = httpx2.Client
 
-    class Spy(requests.Session):
-        def __init__(self) -> None:
-            super().__init__()
-            self.closed = False
+    class Spy(real):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
             made.append(self)
 
-        def request(self, *args: object, **kwargs: object) -> requests.Response:
+        def request(self, *args: object, **kwargs: object) -> httpx2.Response:
             users.setdefault(id(self), set()).add(threading.get_ident())
             return super().request(*args, **kwargs)  # type: ignore[arg-type]
 
-        def close(self) -> None:
-            self.closed = True
-            super().close()
-
-    monkeypatch.setattr(omni_server.requests, "Session", Spy)
+    monkeypatch.setattr(omni_server.httpx2, "Client", Spy)
     model = OmniServerModel("qwen2_5_omni", echo_url, token="t0ken")
-    model.fingerprint()  # this thread's session
+    model.fingerprint()
     request = make_request(clips.av, Modality.AT, preparer)
     together = threading.Barrier(4)  # all four alive at once: four distinct threads
     errors: list[str | None] = []
@@ -262,13 +256,15 @@ def test_each_thread_asks_through_its_own_session_and_close_ends_them_all(
     for t in threads:
         t.join(60)
     assert errors == [None] * 8
-    assert len(made) == 5 and all(len(users[id(s)]) == 1 for s in made), "a session crossed threads"
-    assert len(set().union(*users.values())) == 5
-    assert all(s.headers["Authorization"] == "Bearer t0ken" for s in made)
+    assert len(made) == 1 and len(users[id(made[0])]) == 5, "one client, shared by every thread"
+    assert made[0].headers["Authorization"] == "Bearer t0ken"
     assert "t0ken" not in str(vars(model))
     model.close()
-    assert all(s.closed for s in made)
-    assert model.generate(request).text and len(made) == 6, "a closed model opens a new session"
+    assert made[0].is_closed and len(made) == 2, (
+        "close builds the next client at once, not in a request thread"
+    )
+    assert made[1].headers["Authorization"] == "Bearer t0ken"
+    assert model.generate(request).text and not made[1].is_closed
 
 
 class RefusingChatButHealthy:
@@ -278,7 +274,7 @@ class RefusingChatButHealthy:
         self.health_checks = 0
 
     def request(self, method: str, url: str, **_: object) -> object:
-        raise requests.ConnectionError("Connection reset by peer")
+        raise httpx2.ConnectError("Connection reset by peer")
 
     def get(self, url: str, **_: object) -> object:
         self.health_checks += 1
@@ -286,11 +282,11 @@ class RefusingChatButHealthy:
 
 
 def test_a_connection_error_with_a_healthy_server_is_not_latched(clips, preparer):
-    session = RefusingChatButHealthy()
-    model = OmniServerModel("qwen2_5_omni", "http://127.0.0.1:9", max_retries=0, session=session)  # type: ignore[arg-type]
+    client = RefusingChatButHealthy()
+    model = OmniServerModel("qwen2_5_omni", "http://127.0.0.1:9", max_retries=0, http_client=client)  # type: ignore[arg-type]
     with pytest.raises(ModelUnavailable, match="cannot reach") as info:
         model.generate(make_request(clips.av, Modality.AVT, preparer))
-    assert not isinstance(info.value, ServerGone) and model.gone is None and session.health_checks == 1
+    assert not isinstance(info.value, ServerGone) and model.gone is None and client.health_checks == 1
 
 
 def models_json(vsync: dict | None = None) -> dict:

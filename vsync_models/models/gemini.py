@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 from vsync_models.errors import ConfigError, MediaError, ModelError, ModelRequestError, ModelUnavailable
 from vsync_models.media import audio_wav_bytes
 from vsync_models.models.base import ModelOutput
+from vsync_models.models.common import LAYOUT_VERSION, RETRY_STATUSES, reason, status_kind, usage_counts
 from vsync_models.models.retry import RetryPolicy, Transient, call_with_retries, parse_retry_after
 from vsync_models.types import Request
 
@@ -45,15 +46,10 @@ __all__ = ["GEMINI_KEY_ENVS", "GeminiModel", "resolve_gemini_settings"]
 GEMINI_KEY_ENVS = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
 """Where the key is read from, in the SDK's own order of preference."""
 
-LAYOUT_VERSION = 1
-"""Bumped whenever the request layout changes, so cached answers from an older layout are not reused."""
-
-RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
 MAX_WAIT_S = 300.0
 """Longest single wait we accept from Retry-After / retryDelay before retrying."""
 
 AUDIO_RATE = 16000
-_EXCERPT_CHARS = 300
 _T = TypeVar("_T")
 
 
@@ -306,7 +302,7 @@ class GeminiModel:
                 raise _Status(code) from None
             error = ModelRequestError(
                 f"model {self.name!r}: {self._where()} answered HTTP {code} to {what}: {self._reason(exc)}",
-                kind=_status_kind(code),
+                kind=status_kind(code),
             )
             if code in RETRY_STATUSES:
                 raise Transient(error, _retry_after(exc)) from None
@@ -388,11 +384,7 @@ class GeminiModel:
         return self.base_url or "the Gemini API"
 
     def _reason(self, exc: BaseException) -> str:
-        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-        flat = " ".join(str(message).split())
-        if len(flat) > _EXCERPT_CHARS:
-            flat = flat[:_EXCERPT_CHARS] + "..."
-        return self._redact(flat)
+        return self._redact(reason(exc))
 
 
 class _Status(Exception):
@@ -430,14 +422,6 @@ def _genai_errors() -> Any:
 def _state(file: Any) -> str | None:
     state = getattr(file, "state", None)
     return getattr(state, "value", state)
-
-
-def _status_kind(code: int | None) -> str:
-    if code == 429:
-        return "rate_limited"
-    if code in (401, 403):
-        return "auth"
-    return "server_error" if code in RETRY_STATUSES or (code or 0) >= 500 else "bad_request"
 
 
 def _transport_kind(exc: BaseException) -> str | None:
@@ -478,22 +462,20 @@ def _usage(response: Any) -> dict[str, int] | None:
     meta = getattr(response, "usage_metadata", None)
     if meta is None:
         return None
-    usage: dict[str, int] = {}
-    for ours, theirs in (
-        ("prompt_tokens", "prompt_token_count"),
-        ("completion_tokens", "candidates_token_count"),
-        ("total_tokens", "total_token_count"),
-        ("thinking_tokens", "thoughts_token_count"),
-    ):
-        value = getattr(meta, theirs, None)
-        if isinstance(value, int):
-            usage[ours] = value
+    values = {
+        ours: getattr(meta, theirs, None)
+        for ours, theirs in (
+            ("prompt_tokens", "prompt_token_count"),
+            ("completion_tokens", "candidates_token_count"),
+            ("total_tokens", "total_token_count"),
+            ("thinking_tokens", "thoughts_token_count"),
+        )
+    }
     for detail in getattr(meta, "prompt_tokens_details", None) or []:
         modality = getattr(getattr(detail, "modality", None), "value", None)
-        count = getattr(detail, "token_count", None)
-        if modality in ("AUDIO", "VIDEO", "IMAGE", "TEXT") and isinstance(count, int):
-            usage[f"{modality.lower()}_tokens"] = count
-    return usage or None
+        if modality in ("AUDIO", "VIDEO", "IMAGE", "TEXT"):
+            values[f"{modality.lower()}_tokens"] = getattr(detail, "token_count", None)
+    return usage_counts(values)
 
 
 def _read(path: Path) -> bytes:

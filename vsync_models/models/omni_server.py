@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-import requests
+import httpx2
 
 from vsync_models.errors import (
     ConfigError,
@@ -53,8 +53,8 @@ from vsync_models.errors import (
 )
 from vsync_models.media import MediaPreparer, audio_wav_bytes, content_hash
 from vsync_models.models.base import ModelOutput
-from vsync_models.models.http_env import HttpEnv
-from vsync_models.models.retry import RetryPolicy, Transient, call_with_retries, parse_retry_after
+from vsync_models.models.common import LAYOUT_VERSION, TRANSPORT_ERRORS, chat_output, exchange, reason
+from vsync_models.models.retry import RetryPolicy, call_with_retries
 from vsync_models.serve.launch import DEFAULT_STARTUP_TIMEOUT_S
 from vsync_models.serve.vllm_engine import VllmSettings, vllm_command
 from vsync_models.types import Item, Modality, Request
@@ -68,12 +68,7 @@ __all__ = [
     "describe_canary",
 ]
 
-LAYOUT_VERSION = 1
-"""Bumped whenever the request layout changes, so cached answers from an older layout are not reused."""
-
 PREFLIGHT_TIMEOUT_S = 10.0
-_EXCERPT_CHARS = 300
-_RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
 _T = TypeVar("_T")
 _MIME_FALLBACK = {"video": "video/mp4", "audio": "audio/mp4"}
 _MIME_BY_SUFFIX = {".m4a": "audio/mp4", ".mp4": "video/mp4", ".wav": "audio/wav", ".mov": "video/quicktime"}
@@ -149,7 +144,7 @@ class OmniServerModel:
         timeout_s: float = 600.0,
         max_retries: int = 3,
         launch: ServerLaunch | None = None,
-        session: requests.Session | None = None,
+        http_client: httpx2.Client | None = None,
         sleep: Callable[[float], None] = time.sleep,
         retry: RetryPolicy | None = None,
         rng: Callable[[], float] | None = None,
@@ -189,12 +184,15 @@ class OmniServerModel:
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.launch = launch
-        if session is not None and token:
-            session.headers["Authorization"] = f"Bearer {token}"
-        self._shared_session = session
-        env = HttpEnv.read()  # here, in the main thread: never per request (see http_env)
-        self._sessions = _ThreadSessions(_session_factory(token, env, lambda: self.root_url))
-        weakref.finalize(self, self._sessions.close)
+        # One client for every thread (httpx2's is thread-safe), built here, in the thread that builds
+        # the model: it reads proxy and CA settings from the environment now, never per request.
+        # VSYNC_SERVER_TOKEN lives in its headers only, never in the fingerprint, repr or attributes.
+        self._given_client = http_client
+        if http_client is not None and token:
+            http_client.headers.update(_auth_headers(token))
+        self._clients = [http_client or httpx2.Client(headers=_auth_headers(token))]
+        if http_client is None:
+            weakref.finalize(self, _close_first, self._clients)
         self._sleep = sleep
         self.retry = retry or RetryPolicy(max_retries=max_retries)
         self._rng = rng
@@ -206,25 +204,24 @@ class OmniServerModel:
         return f"OmniServerModel(name={self.name!r}, base_url={self.base_url!r})"
 
     @property
-    def _session(self) -> requests.Session:
-        """A session given to the constructor is used as it is (the caller owns it); otherwise
-        each calling thread gets its own, since ``--concurrency`` calls one model from many threads."""
-        if self._shared_session is not None:
-            return self._shared_session
-        return self._sessions.get()
+    def _client(self) -> httpx2.Client:
+        """The HTTP client every thread asks through."""
+        return self._clients[0]
 
     def close(self) -> None:
-        """Close the connections of every thread's session (a later request opens new ones)."""
-        self._sessions.close()
+        """Close the connections; a later request opens new ones. A client given to the constructor
+        is the caller's to close. The next client is built here, not in a request thread."""
+        if self._given_client is not None:
+            return
+        old = self._clients[0]
+        self._clients[0] = httpx2.Client(headers=old.headers)
+        old.close()
 
     def connect(self, url: str) -> None:
         """Point the client at a server (``http://host:port`` or ``.../v1``), e.g. one a fixture just started."""
         root = url.rstrip("/")
         self.base_url = root if root.endswith("/v1") else f"{root}/v1"
         self.root_url = self.base_url[: -len("/v1")]
-        sessions = getattr(self, "_sessions", None)
-        if sessions is not None:  # their proxy settings were for the old host
-            sessions.close()
         self._info = None
         self._fingerprint_without_server = False
         self.gone: str | None = None
@@ -278,9 +275,9 @@ class OmniServerModel:
     def check(self) -> None:
         """Fail fast, naming the URL and how to start a server, when none answers at ``base_url``."""
         try:
-            response = self._session.get(f"{self.root_url}/health", timeout=PREFLIGHT_TIMEOUT_S)
-        except requests.RequestException as exc:
-            raise ConfigError(self._not_running(_reason(exc))) from None
+            response = self._client.get(f"{self.root_url}/health", timeout=PREFLIGHT_TIMEOUT_S)
+        except TRANSPORT_ERRORS as exc:
+            raise ConfigError(self._not_running(reason(exc))) from None
         if response.status_code == 404:  # not our server; vLLM answers /health too, others may not
             pass
         elif response.status_code != 200:
@@ -385,22 +382,7 @@ class OmniServerModel:
 
     def _answer(self, body: dict[str, Any]) -> ModelOutput:
         payload = self._once("POST", "/chat/completions", body, self.timeout_s)
-        choices = payload.get("choices") if isinstance(payload, dict) else None
-        if not choices or not isinstance(choices, list):
-            raise Transient(
-                ModelRequestError(
-                    f"model {self.name!r}: empty response from {self.base_url} (no choices)", kind="empty"
-                )
-            )
-        message = choices[0].get("message") if isinstance(choices[0], dict) else None
-        text = message.get("content") if isinstance(message, dict) else None
-        if not isinstance(text, str):
-            raise Transient(
-                ModelRequestError(
-                    f"model {self.name!r}: empty response from {self.base_url} (no content)", kind="empty"
-                )
-            )
-        return ModelOutput(text=text, usage=_usage(payload.get("usage")))
+        return chat_output(payload, name=self.name, where=self.base_url)
 
     def _server_info(self, refresh: bool = False) -> _ServerInfo:
         with self._info_lock:
@@ -460,45 +442,21 @@ class OmniServerModel:
 
     def _once(self, method: str, path: str, body: dict[str, Any] | None, timeout: float) -> Any:
         """One HTTP exchange; what may pass (429, 5xx, reset, timeout, a broken body) is :class:`Transient`."""
-        url = f"{self.base_url}{path}"
-        try:
-            response = self._session.request(method, url, json=body, timeout=timeout)
-        except requests.Timeout:
-            raise Transient(
-                ModelUnavailable(
-                    f"model {self.name!r}: no answer from {self.base_url} within {timeout:g}s", kind="timeout"
-                )
-            ) from None
-        except requests.RequestException as exc:
-            error = ModelUnavailable(
-                f"model {self.name!r}: cannot reach {self.base_url} ({_reason(exc)})", kind="connection"
-            )
-            error.reason = _reason(exc)  # type: ignore[attr-defined]  # for the ServerGone message
-            raise Transient(error) from None
-        code = response.status_code
-        if code != 200:
-            error = ModelRequestError(
-                f"model {self.name!r}: {self.base_url} answered HTTP {code}: {_error_message(response)}",
-                kind=_status_kind(code),
-            )
-            if code in _RETRY_STATUSES:
-                raise Transient(error, parse_retry_after(response.headers.get("Retry-After")))
-            raise error
-        try:
-            return response.json()
-        except ValueError:
-            raise Transient(
-                ModelRequestError(
-                    f"model {self.name!r}: malformed answer from {self.base_url}: {_excerpt(response.text)}",
-                    kind="malformed",
-                )
-            ) from None
+        return exchange(
+            self._client,
+            method,
+            f"{self.base_url}{path}",
+            name=self.name,
+            where=self.base_url,
+            timeout=timeout,
+            json=body,
+        )
 
     def _answers_health(self) -> bool:
         """Whether anything still answers at the server's root (any HTTP status counts as alive)."""
         try:
-            self._session.get(f"{self.root_url}/health", timeout=PREFLIGHT_TIMEOUT_S)
-        except requests.RequestException:
+            self._client.get(f"{self.root_url}/health", timeout=PREFLIGHT_TIMEOUT_S)
+        except TRANSPORT_ERRORS:
             return False
         return True
 
@@ -514,98 +472,12 @@ class OmniServerModel:
         )
 
 
-def _session_factory(
-    token: str | None, env: HttpEnv, url: Callable[[], str]
-) -> Callable[[], requests.Session]:
-    """VSYNC_SERVER_TOKEN lives in this closure and the sessions only, never in the fingerprint,
-    the repr or the model's attributes."""
-
-    def new() -> requests.Session:
-        session = env.session(url())
-        if token:
-            session.headers["Authorization"] = f"Bearer {token}"
-        return session
-
-    return new
+def _auth_headers(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-class _ThreadSessions:
-    """One ``requests.Session`` per thread: a session's connection pool and cookie jar are not
-    safe to share between threads, and the request pipeline calls one model from many."""
-
-    def __init__(self, new: Callable[[], requests.Session]) -> None:
-        self._new = new
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._open: list[requests.Session] = []
-        self._generation = 0
-
-    def get(self) -> requests.Session:
-        mine = getattr(self._local, "session", None)
-        if mine is not None and mine[0] == self._generation:
-            return mine[1]
-        session = self._new()
-        with self._lock:
-            self._open.append(session)
-            self._local.session = (self._generation, session)
-        return session
-
-    def close(self) -> None:
-        """Close every thread's session; a thread that asks again afterwards gets a new one."""
-        with self._lock:
-            sessions, self._open = self._open, []
-            self._generation += 1
-        for session in sessions:
-            session.close()
-
-
-def _status_kind(code: int) -> str:
-    if code == 429:
-        return "rate_limited"
-    if code in (401, 403):
-        return "auth"
-    return "server_error" if code in _RETRY_STATUSES or code >= 500 else "bad_request"
-
-
-def _reason(exc: BaseException) -> str:
-    """The innermost cause (e.g. "Connection refused"), which says more than requests' wrapper."""
-    inner: BaseException = exc
-    for _ in range(20):  # chains are short; a cycle must not hang us
-        nxt = inner.__cause__ or inner.__context__
-        if nxt is None:
-            break
-        inner = nxt
-    return _excerpt(str(inner) or type(inner).__name__)
-
-
-def _excerpt(text: str) -> str:
-    flat = " ".join(text.split())
-    return (flat[:_EXCERPT_CHARS] + "...") if len(flat) > _EXCERPT_CHARS else (flat or "(empty body)")
-
-
-def _error_message(response: requests.Response) -> str:
-    try:
-        payload = response.json()
-        message = payload["error"]["message"] if isinstance(payload.get("error"), dict) else payload["error"]
-        return _excerpt(str(message))
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return _excerpt(response.text)
-
-
-def _usage(raw: Any) -> dict[str, int] | None:
-    if not isinstance(raw, dict):
-        return None
-    usage = {
-        k: v
-        for k in ("prompt_tokens", "completion_tokens", "total_tokens")
-        if isinstance(v := raw.get(k), int)
-    }
-    details = raw.get("prompt_tokens_details")
-    if isinstance(details, dict):
-        for key in ("audio_tokens", "video_tokens"):
-            if isinstance(details.get(key), int):
-                usage[key] = details[key]
-    return usage or None
+def _close_first(clients: list[httpx2.Client]) -> None:
+    clients[0].close()
 
 
 # -- audio canary -------------------------------------------------------------------------

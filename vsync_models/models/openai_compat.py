@@ -26,6 +26,7 @@ import openai
 
 from vsync_models.errors import ConfigError, ModelRequestError, ModelUnavailable
 from vsync_models.models.base import ModelOutput
+from vsync_models.models.common import LAYOUT_VERSION, chat_output, excerpt, reason, status_kind
 from vsync_models.models.retry import RetryPolicy, Transient, call_with_retries, parse_retry_after
 from vsync_models.types import Request
 
@@ -39,13 +40,12 @@ FRAME_QUALITY = 70
 IMAGE_DETAIL = "low"
 """Low detail keeps a request at a few hundred tokens per frame, as the original's small frames did."""
 
-LAYOUT_VERSION = 1
-"""Bumped whenever the message layout changes, so cached answers from an older layout are not reused."""
-
 PREFLIGHT_TIMEOUT_S = 10.0
 """check() must fail fast; a server that cannot list models in this time will not answer items either."""
 
 _EXCERPT_CHARS = 200
+_RETRY_STATUSES = (408, 409, 429)
+"""Besides 5xx, what may pass (the SDK's own choice, 409 included)."""
 
 
 def resolve_openai_settings(config_base_url: str | None, env: Mapping[str, str]) -> tuple[str, str | None]:
@@ -210,37 +210,22 @@ class OpenAICompatModel:
                 completion = json.loads(completion)
             except ValueError:
                 raise Transient(self._malformed(self._excerpt(completion))) from None
-        choices = completion.get("choices") if isinstance(completion, dict) else None
-        if not choices or not isinstance(choices, list):
-            raise Transient(
-                ModelRequestError(
-                    f"model {self.name!r}: empty response from {where} (no choices)", kind="empty"
-                )
-            )
-        message = choices[0].get("message") if isinstance(choices[0], dict) else None
-        text = message.get("content") if isinstance(message, dict) else None
-        if text is None:
-            raise Transient(
-                ModelRequestError(
-                    f"model {self.name!r}: empty response from {where} (no content)", kind="empty"
-                )
-            )
-        return ModelOutput(text=text, usage=_usage(completion))
+        return chat_output(completion, name=self.name, where=where, details=())
 
     def _status_error(self, exc: openai.APIStatusError) -> Exception:
         """429/408/409/5xx may pass (:class:`Transient`); 401/403 and other 4xx will not, so they say why."""
         code = exc.status_code
         body = self._excerpt(exc.response.text)
-        if code in (401, 403):
+        kind = status_kind(code, _RETRY_STATUSES)
+        if kind == "auth":
             return ModelRequestError(
                 f"model {self.name!r}: API key rejected by {self.base_url} (HTTP {code}; check "
                 f"{self.api_key_env}): {body}",
                 kind="auth",
             )
-        if code == 429 or code in (408, 409) or code >= 500:
+        if kind in ("rate_limited", "server_error"):
             error = ModelRequestError(
-                f"model {self.name!r}: {self.base_url} answered HTTP {code}: {body}",
-                kind="rate_limited" if code == 429 else "server_error",
+                f"model {self.name!r}: {self.base_url} answered HTTP {code}: {body}", kind=kind
             )
             return Transient(error, _retry_after(exc.response.headers))
         return ModelRequestError(
@@ -307,17 +292,10 @@ class OpenAICompatModel:
 
     def _reason(self, exc: BaseException) -> str:
         """The innermost cause (e.g. "Connection refused"), which says more than the SDK's wrapper."""
-        inner: BaseException = exc
-        while inner.__cause__ is not None:
-            inner = inner.__cause__
-        text = str(inner) or type(inner).__name__
-        return self._redact(" ".join(text.split())[:_EXCERPT_CHARS])
+        return self._redact(reason(exc, _EXCERPT_CHARS))
 
     def _excerpt(self, body: str) -> str:
-        flat = " ".join(body.split())
-        if len(flat) > _EXCERPT_CHARS:
-            flat = flat[:_EXCERPT_CHARS] + "..."
-        return self._redact(flat) or "(empty body)"
+        return self._redact(excerpt(body, _EXCERPT_CHARS))
 
 
 @functools.lru_cache(maxsize=256)
@@ -346,15 +324,3 @@ def _retry_after(headers: Any) -> float | None:
     except ValueError:
         pass
     return parse_retry_after(headers.get("retry-after"))
-
-
-def _usage(completion: dict[str, Any]) -> dict[str, int] | None:
-    usage = completion.get("usage")
-    if not isinstance(usage, dict):
-        return None
-    counts = {
-        field: value
-        for field in ("prompt_tokens", "completion_tokens", "total_tokens")
-        if isinstance(value := usage.get(field), int)
-    }
-    return counts or None

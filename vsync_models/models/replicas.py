@@ -23,11 +23,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import requests
+import httpx2
 
 from vsync_models.errors import ConfigError, ModelUnavailable
 from vsync_models.models.base import Model, ModelOutput, close_model
-from vsync_models.models.http_env import HttpEnv
+from vsync_models.models.common import TRANSPORT_ERRORS
 from vsync_models.types import Request
 
 __all__ = ["ReplicaSet", "probe_reachable"]
@@ -35,19 +35,21 @@ __all__ = ["ReplicaSet", "probe_reachable"]
 _URL_KEYS = ("base_url", "server_url", "root_url")
 
 
-def probe_reachable(url: str, timeout_s: float = 2.0, env: HttpEnv | None = None) -> bool:
+def probe_reachable(url: str, timeout_s: float = 2.0, client: httpx2.Client | None = None) -> bool:
     """Health check: ``GET /health`` at the server's root answers with anything below 500.
 
     OpenAI-style endpoints may lack ``/health``; a 404 still proves the process is alive, which is
-    what deciding "take it out" needs. Probes run in request threads, hence ``env`` read beforehand
-    (:mod:`vsync_models.models.http_env`).
+    what deciding "take it out" needs. Probes run in request threads, hence a ``client`` built
+    beforehand (an ``httpx2.Client`` reads the environment when it is built, never per request).
     """
     root = url.rstrip("/")
     root = root[: -len("/v1")] if root.endswith("/v1") else root
     try:
-        with (env or HttpEnv.read()).session(root) as session:
-            return session.get(f"{root}/health", timeout=timeout_s).status_code < 500
-    except requests.RequestException:
+        if client is not None:
+            return client.get(f"{root}/health", timeout=timeout_s).status_code < 500
+        with httpx2.Client() as own:
+            return own.get(f"{root}/health", timeout=timeout_s).status_code < 500
+    except TRANSPORT_ERRORS:
         return False
 
 
@@ -67,8 +69,9 @@ class ReplicaSet:
         self.replicas = list(replicas)
         self.urls = list(urls)
         self.name = self.replicas[0].name
-        # built in the main thread; probes run in request threads (see http_env)
-        self._probe = probe or functools.partial(probe_reachable, env=HttpEnv.read())
+        # built in the main thread; probes run in request threads (see probe_reachable)
+        self._probe_client = None if probe else httpx2.Client()
+        self._probe = probe or functools.partial(probe_reachable, client=self._probe_client)
         self._recheck_s = recheck_s
         self._clock = clock
         self._lock = threading.Lock()
@@ -99,6 +102,8 @@ class ReplicaSet:
         """Every replica's connections, not only the first's (which ``__getattr__`` would reach)."""
         for replica in self.replicas:
             close_model(replica)
+        if self._probe_client is not None:
+            self._probe_client.close()
 
     def check(self) -> None:
         """Fail only when no replica is usable; unusable ones are taken out (and named in the error)."""

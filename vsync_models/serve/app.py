@@ -34,7 +34,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vsync_models.serve.backend import Backend, Generation, MediaPart, Message, Prompt, TextPart
 from vsync_models.serve.media import MediaStore, probe_streams
-from vsync_models.serve.protocol import ChatRequest, MediaSource, RequestError, parse_chat_request
+from vsync_models.serve.protocol import (
+    ChatCompletionBody,
+    ChatRequest,
+    MediaSource,
+    RequestError,
+    chat_body_model,
+    validation_error,
+)
 
 __all__ = ["BearerToken", "BodyLimit", "ServerSettings", "create_app"]
 
@@ -180,7 +187,12 @@ def create_app(backend: Backend, settings: ServerSettings, store: MediaStore | N
         media.close()
 
     app = FastAPI(
-        title="V-SYNC omni model server", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
+        title="V-SYNC omni model server",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+        strict_content_type=False,  # a JSON body without a Content-Type header is JSON all the same
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     if settings.token:
@@ -203,7 +215,9 @@ def create_app(backend: Backend, settings: ServerSettings, store: MediaStore | N
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(400, f"invalid request: {exc.errors()}"[:_ERROR_CHARS], "invalid_request_error")
+        error = validation_error(exc.errors())
+        error.message = error.message[:_ERROR_CHARS]
+        return JSONResponse(status_code=error.status, content=error.body())
 
     def model_card() -> dict[str, Any]:
         return {
@@ -260,14 +274,8 @@ def create_app(backend: Backend, settings: ServerSettings, store: MediaStore | N
         with generate_lock:
             return backend.generate(prompt)
 
-    @app.post("/v1/chat/completions")
-    async def chat_completions(request: Request) -> JSONResponse:
-        raw = await request.body()
-        try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise RequestError(400, f"request body is not valid JSON: {exc}", code="invalid_json") from None
-        parsed = parse_chat_request(body, max_tokens_limit=settings.max_tokens_limit)
+    async def chat_completions(body: ChatCompletionBody) -> JSONResponse:
+        parsed = body.request  # validated by FastAPI against chat_body_model (see below)
         if parsed.model is not None and parsed.model not in (
             settings.served_model_name,
             described.get("checkpoint"),
@@ -292,6 +300,9 @@ def create_app(backend: Backend, settings: ServerSettings, store: MediaStore | N
                 path.unlink(missing_ok=True)
         return JSONResponse(_completion(settings.served_model_name, parsed, generation, backend.kind))
 
+    # The body model carries this server's max_tokens limit, so it is set here, not in the signature.
+    chat_completions.__annotations__["body"] = chat_body_model(settings.max_tokens_limit)
+    app.post("/v1/chat/completions")(chat_completions)
     return app
 
 

@@ -36,9 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
+import httpx2
 
 from vsync_models.errors import ConfigError
+from vsync_models.models.common import TRANSPORT_ERRORS
 
 __all__ = [
     "DEFAULT_STARTUP_TIMEOUT_S",
@@ -123,11 +124,11 @@ def probe_health(url: str, timeout_s: float = 2.0) -> dict[str, Any] | None:
     root = url.rstrip("/")
     root = root[: -len("/v1")] if root.endswith("/v1") else root
     try:
-        response = requests.get(f"{root}/health", timeout=timeout_s)
+        response = httpx2.get(f"{root}/health", timeout=timeout_s)
         if response.status_code != 200:
             return None
         body = response.json()
-    except (requests.RequestException, ValueError):
+    except (*TRANSPORT_ERRORS, ValueError):
         return None
     return body if isinstance(body, dict) else None
 

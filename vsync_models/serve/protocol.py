@@ -1,4 +1,4 @@
-"""The chat-completions request, parsed and checked without any web framework.
+"""The chat-completions request body: pydantic models that FastAPI validates, and what they yield.
 
 Accepted (the OpenAI chat format with the parts vLLM takes for omni models)::
 
@@ -15,34 +15,56 @@ Accepted (the OpenAI chat format with the parts vLLM takes for omni models)::
 
 ``modality`` makes the ablation checkable on the server too: ``vt`` refuses audio parts and
 ``use_audio_in_video``, ``at`` refuses video, ``avt`` turns ``use_audio_in_video`` on unless an
-audio part is sent separately. Every problem is a :class:`RequestError` with an HTTP status and
-an OpenAI-style error body; nothing here touches the file system.
+audio part is sent separately. FastAPI validates a body against :func:`chat_body_model`'s model
+(strict types: no strings for numbers, no floats for integers, no booleans for either); every
+problem becomes a :class:`RequestError` with an HTTP status and an OpenAI-style error body
+(:func:`validation_error`, naming the first problem by its JSON path). Nothing here touches the
+file system.
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from vsync_models.serve.backend import VideoSampling
 from vsync_models.types import Modality
 
 __all__ = [
     "MAX_MEDIA_PARTS",
+    "ChatCompletionBody",
     "ChatRequest",
     "MediaSource",
     "ParsedMessage",
     "RequestError",
+    "chat_body_model",
     "parse_chat_request",
+    "validation_error",
 ]
 
 MAX_MEDIA_PARTS = {"video": 1, "audio": 1}
 """One video and one audio per request: the processors align one clip's audio with its frames."""
 
-_ROLES = ("system", "user", "assistant")
 _MM_KEYS = ("use_audio_in_video", "fps", "max_frames", "min_pixels", "max_pixels")
 _MAX_MESSAGES = 64
+_PART_TYPES = ("text", "video_url", "audio_url", "input_audio")
+_CODES = ("unsupported", "unsupported_part", "too_many_media", "modality_violation", "no_audio")
+"""Error codes a validator may give (the pydantic error type); other problems have no code."""
 
 
 class RequestError(Exception):
@@ -105,183 +127,274 @@ class ChatRequest:
         return [p for m in self.messages for p in m.parts if isinstance(p, MediaSource)]
 
 
-def _bad(message: str, param: str | None = None, code: str | None = None) -> RequestError:
-    return RequestError(400, message, param=param, code=code)
+def _bad(message: str, param: str | None = None, code: str | None = None) -> PydanticCustomError:
+    """A validation problem with our own message (and ``param`` when the location does not say it)."""
+    return PydanticCustomError(code or "invalid_request", "{message}", {"message": message, "param": param})
 
 
-def _number(body: dict[str, Any], key: str, lo: float, hi: float, default: float | None) -> float | None:
-    value = body.get(key)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise _bad(f"'{key}' must be a number", key)
-    if not lo <= value <= hi:
-        raise _bad(f"'{key}' must be between {lo:g} and {hi:g}, got {value}", key)
-    return float(value)
+# -- the body, as pydantic models ---------------------------------------------------------------
 
 
-def _int(body: dict[str, Any], key: str, lo: int, hi: int, where: str | None = None) -> int | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    param = where or key
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _bad(f"'{param}' must be an integer", param)
-    if not lo <= value <= hi:
-        raise _bad(f"'{param}' must be between {lo} and {hi}, got {value}", param)
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+class UrlRef(_Strict):
+    url: Annotated[str, Field(min_length=1)]
+
+
+def _url_ref(value: Any) -> Any:
+    """``{"url": ...}``, or the URL itself as vLLM also takes it."""
+    return {"url": value} if isinstance(value, str) else value
+
+
+_Url = Annotated[UrlRef, BeforeValidator(_url_ref)]
+
+
+class TextContent(_Strict):
+    type: Literal["text"]
+    text: str
+
+
+class VideoUrlContent(_Strict):
+    type: Literal["video_url"]
+    video_url: _Url
+
+
+class AudioUrlContent(_Strict):
+    type: Literal["audio_url"]
+    audio_url: _Url
+
+
+class InputAudio(_Strict):
+    data: str
+    format: str
+
+
+class InputAudioContent(_Strict):
+    type: Literal["input_audio"]
+    input_audio: InputAudio
+
+
+class UnsupportedContent(_Strict):
+    """Any other part: refused with code ``unsupported_part``."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise _bad("a content part must be an object")
+        kind = value.get("type")
+        if kind in ("image_url", "image", "file"):
+            raise _bad(f"part type {kind!r} is not supported by this server", code="unsupported_part")
+        raise _bad(
+            f"unknown part type {kind!r}; use {', '.join(_PART_TYPES[:-1])} or {_PART_TYPES[-1]}",
+            code="unsupported_part",
+        )
+
+
+def _part_tag(value: Any) -> str:
+    kind = value.get("type") if isinstance(value, dict) else None
+    return kind if kind in _PART_TYPES else "unsupported"
+
+
+ContentPart = Annotated[
+    Annotated[TextContent, Tag("text")]
+    | Annotated[VideoUrlContent, Tag("video_url")]
+    | Annotated[AudioUrlContent, Tag("audio_url")]
+    | Annotated[InputAudioContent, Tag("input_audio")]
+    | Annotated[UnsupportedContent, Tag("unsupported")],
+    Discriminator(_part_tag),
+]
+
+
+def _content(value: Any) -> Any:
+    """A string is one text part; anything but a list is refused."""
+    if isinstance(value, str):
+        return [{"type": "text", "text": value}]
+    if not isinstance(value, list):
+        raise _bad("must be a string or a list of parts")
     return value
 
 
-def _bool(value: Any, param: str) -> bool | None:
-    if value is None or isinstance(value, bool):
+class ChatMessage(_Strict):
+    role: Literal["system", "user", "assistant"]
+    content: Annotated[list[ContentPart], BeforeValidator(_content)]
+
+    @model_validator(mode="after")
+    def _media_from_the_user_only(self) -> ChatMessage:
+        if self.role != "user" and any(not isinstance(p, TextContent) for p in self.content):
+            raise _bad("media parts are only accepted in user messages")
+        return self
+
+
+class MmProcessorKwargs(_Strict):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    use_audio_in_video: bool | None = None
+    fps: Annotated[float, Field(ge=0.05, le=60, allow_inf_nan=False)] | None = None
+    max_frames: Annotated[int, Field(ge=2, le=4096)] | None = None
+    min_pixels: Annotated[int, Field(ge=1, le=1 << 26)] | None = None
+    max_pixels: Annotated[int, Field(ge=1, le=1 << 26)] | None = None
+
+
+class ChatCompletionBody(_Strict):
+    """The body of ``POST /v1/chat/completions``; :attr:`request` is what the server acts on.
+
+    Fields are checked in the order they are declared; the first problem is the one reported.
+    """
+
+    max_tokens_limit: ClassVar[int] = 16384
+
+    stream: Any = None
+    n: Any = None
+    model: str | None = None
+    messages: Annotated[list[ChatMessage], Field(min_length=1, max_length=_MAX_MESSAGES)]
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    temperature: Annotated[float, Field(ge=0.0, le=2.0, allow_inf_nan=False)] | None = None
+    top_p: Annotated[float, Field(gt=0.0, le=1.0, allow_inf_nan=False)] | None = None
+    seed: Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | None = None
+    mm_processor_kwargs: MmProcessorKwargs | None = None
+    use_audio_in_video: bool | None = None
+    modality: Modality | None = None
+
+    @field_validator("stream", "n", mode="before")
+    @classmethod
+    def _one_whole_answer(cls, value: Any, info: Any) -> Any:
+        if info.field_name == "stream" and value:
+            raise _bad("streaming is not supported; send stream=false", code="unsupported")
+        if info.field_name == "n" and value not in (None, 1):
+            raise _bad("only n=1 is supported", code="unsupported")
         return value
-    raise _bad(f"'{param}' must be true or false", param)
 
+    @field_validator("max_tokens", "max_completion_tokens")
+    @classmethod
+    def _within_limit(cls, value: int | None) -> int | None:
+        if value is not None and not 1 <= value <= cls.max_tokens_limit:
+            raise _bad(f"must be between 1 and {cls.max_tokens_limit}, got {value}")
+        return value
 
-def _url(part: dict[str, Any], key: str, where: str) -> str:
-    inner = part.get(key)
-    url = inner.get("url") if isinstance(inner, dict) else inner
-    if not isinstance(url, str) or not url:
-        raise _bad(f"{where}: '{key}' needs a 'url' string", f"{where}.{key}")
-    return url
+    @field_validator("modality", mode="before")
+    @classmethod
+    def _modality(cls, value: Any) -> Modality | None:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise _bad("must be one of avt, vt, at")
+        try:
+            return Modality.parse(value)
+        except ValueError as exc:
+            raise _bad(str(exc)) from None
 
+    @property
+    def request(self) -> ChatRequest:
+        return self._request
 
-def _part(part: Any, where: str) -> str | MediaSource:
-    if not isinstance(part, dict):
-        raise _bad(f"{where}: a content part must be an object", where)
-    kind = part.get("type")
-    if kind == "text":
-        text = part.get("text")
-        if not isinstance(text, str):
-            raise _bad(f"{where}: a text part needs a 'text' string", f"{where}.text")
-        return text
-    if kind == "video_url":
-        return MediaSource("video", where, url=_url(part, "video_url", where))
-    if kind == "audio_url":
-        return MediaSource("audio", where, url=_url(part, "audio_url", where))
-    if kind == "input_audio":
-        inner = part.get("input_audio")
-        if not isinstance(inner, dict) or not isinstance(inner.get("data"), str):
-            raise _bad(f"{where}: 'input_audio' needs 'data' (base64) and 'format'", f"{where}.input_audio")
-        fmt = inner.get("format")
-        if not isinstance(fmt, str):
-            raise _bad(f"{where}: 'input_audio' needs a 'format' string", f"{where}.input_audio.format")
-        return MediaSource("audio", where, data=inner["data"], format=fmt.lower())
-    if kind in ("image_url", "image", "file"):
-        raise _bad(
-            f"{where}: part type {kind!r} is not supported by this server",
-            f"{where}.type",
-            "unsupported_part",
+    @model_validator(mode="after")
+    def _audio_policy(self) -> ChatCompletionBody:
+        mm = self.mm_processor_kwargs or MmProcessorKwargs()
+        top, inner = self.use_audio_in_video, mm.use_audio_in_video
+        if top is not None and inner is not None and top != inner:
+            raise _bad("use_audio_in_video is given twice with different values", "use_audio_in_video")
+        request = ChatRequest(
+            model=self.model,
+            messages=tuple(_parsed(i, m) for i, m in enumerate(self.messages)),
+            max_tokens=self.max_tokens if self.max_tokens is not None else self.max_completion_tokens,
+            temperature=self.temperature or 0.0,
+            top_p=self.top_p,
+            seed=self.seed,
+            use_audio_in_video=False,
+            modality=self.modality,
+            video=VideoSampling(
+                fps=mm.fps, max_frames=mm.max_frames, min_pixels=mm.min_pixels, max_pixels=mm.max_pixels
+            ),
         )
-    raise _bad(
-        f"{where}: unknown part type {kind!r}; use text, video_url, audio_url or input_audio",
-        f"{where}.type",
-        "unsupported_part",
-    )
+        self._request = _with_audio_policy(request, top if top is not None else inner)
+        return self
+
+    _request: ChatRequest
 
 
-def _messages(raw: Any) -> tuple[ParsedMessage, ...]:
-    if not isinstance(raw, list) or not raw:
-        raise _bad("'messages' must be a non-empty list", "messages")
-    if len(raw) > _MAX_MESSAGES:
-        raise _bad(f"at most {_MAX_MESSAGES} messages", "messages")
-    out = []
-    for i, msg in enumerate(raw):
-        where = f"messages[{i}]"
-        if not isinstance(msg, dict):
-            raise _bad(f"{where} must be an object", where)
-        role = msg.get("role")
-        if role not in _ROLES:
-            raise _bad(f"{where}.role must be one of {', '.join(_ROLES)}", f"{where}.role")
-        content = msg.get("content")
-        if isinstance(content, str):
-            parts: tuple[str | MediaSource, ...] = (content,)
-        elif isinstance(content, list):
-            parts = tuple(_part(p, f"{where}.content[{j}]") for j, p in enumerate(content))
+def _parsed(i: int, message: ChatMessage) -> ParsedMessage:
+    parts: list[str | MediaSource] = []
+    for j, part in enumerate(message.content):
+        where = f"messages[{i}].content[{j}]"
+        if isinstance(part, TextContent):
+            parts.append(part.text)
+        elif isinstance(part, VideoUrlContent):
+            parts.append(MediaSource("video", where, url=part.video_url.url))
+        elif isinstance(part, AudioUrlContent):
+            parts.append(MediaSource("audio", where, url=part.audio_url.url))
+        elif isinstance(part, InputAudioContent):
+            audio = part.input_audio
+            parts.append(MediaSource("audio", where, data=audio.data, format=audio.format.lower()))
+    return ParsedMessage(message.role, tuple(parts))
+
+
+def chat_body_model(max_tokens_limit: int) -> type[ChatCompletionBody]:
+    """The body model for a server that allows at most ``max_tokens_limit`` new tokens."""
+    return type("ChatCompletionBody", (ChatCompletionBody,), {"max_tokens_limit": max_tokens_limit})
+
+
+# -- validation errors as our error bodies ---------------------------------------------------------
+
+
+def _path(loc: Sequence[Any]) -> str:
+    """``("body", "messages", 0, "content", 1, "video_url", "url")`` → ``messages[0].content[1].video_url.url``
+    (the part-type tag pydantic puts after a part's index is left out)."""
+    out = ""
+    items = [x for x in loc if x != "body"] if loc and loc[0] == "body" else list(loc)
+    for k, item in enumerate(items):
+        if isinstance(item, int):
+            out += f"[{item}]"
+        elif k > 0 and isinstance(items[k - 1], int) and (item in _PART_TYPES or item == "unsupported"):
+            continue
         else:
-            raise _bad(f"{where}.content must be a string or a list of parts", f"{where}.content")
-        if role != "user" and any(isinstance(p, MediaSource) for p in parts):
-            raise _bad(f"{where}: media parts are only accepted in user messages", f"{where}.content")
-        out.append(ParsedMessage(role, parts))
-    return tuple(out)
+            out += f".{item}" if out else str(item)
+    return out
 
 
-def _sampling(mm: dict[str, Any]) -> VideoSampling:
-    fps = mm.get("fps")
-    if fps is not None and (
-        isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0.05 <= fps <= 60
-    ):
-        raise _bad(
-            "'mm_processor_kwargs.fps' must be a number between 0.05 and 60", "mm_processor_kwargs.fps"
+_MESSAGES = {
+    "missing": "is required",
+    "extra_forbidden": f"is not supported; supported: {', '.join(_MM_KEYS)}",
+    "int_type": "must be an integer",
+    "float_type": "must be a number",
+    "finite_number": "must be a finite number",
+    "bool_type": "must be true or false",
+    "string_type": "must be a string",
+    "list_type": "must be a list",
+}
+
+
+def validation_error(errors: Sequence[Any]) -> RequestError:
+    """The first of pydantic's (or FastAPI's) validation errors as a 400 :class:`RequestError`."""
+    if not errors:
+        return RequestError(400, "invalid request")
+    error = errors[0]
+    kind, ctx = error.get("type", ""), error.get("ctx") or {}
+    where = _path(error.get("loc") or ())
+    if kind == "json_invalid":
+        return RequestError(
+            400, f"request body is not valid JSON: {ctx.get('error', '')}", code="invalid_json"
         )
-    return VideoSampling(
-        fps=None if fps is None else float(fps),
-        max_frames=_int(mm, "max_frames", 2, 4096, "mm_processor_kwargs.max_frames"),
-        min_pixels=_int(mm, "min_pixels", 1, 1 << 26, "mm_processor_kwargs.min_pixels"),
-        max_pixels=_int(mm, "max_pixels", 1, 1 << 26, "mm_processor_kwargs.max_pixels"),
-    )
+    if not where and kind in ("model_type", "model_attributes_type", "dict_type", "missing"):
+        return RequestError(400, "the request body must be a JSON object (Content-Type: application/json)")
+    if "message" in ctx:  # one of ours
+        message, param = str(ctx["message"]), ctx.get("param") or where or None
+        if where and not ctx.get("param"):
+            message = f"{where}: {message}"
+        return RequestError(400, message, param=param, code=kind if kind in _CODES else None)
+    text = _MESSAGES.get(kind) or str(error.get("msg", "is not valid")).lower()
+    return RequestError(400, f"{where}: {text}" if where else text, param=where or None)
 
 
 def parse_chat_request(body: Any, *, max_tokens_limit: int) -> ChatRequest:
-    """Validate a decoded JSON body; raise :class:`RequestError` naming the first problem."""
-    if not isinstance(body, dict):
-        raise _bad("the request body must be a JSON object")
-    if body.get("stream"):
-        raise _bad("streaming is not supported; send stream=false", "stream", "unsupported")
-    n = body.get("n")
-    if n not in (None, 1):
-        raise _bad("only n=1 is supported", "n", "unsupported")
-    model = body.get("model")
-    if model is not None and not isinstance(model, str):
-        raise _bad("'model' must be a string", "model")
-
-    messages = _messages(body.get("messages"))
-    max_tokens = _int(body, "max_tokens", 1, max_tokens_limit)
-    if max_tokens is None:
-        max_tokens = _int(body, "max_completion_tokens", 1, max_tokens_limit)
-    temperature = _number(body, "temperature", 0.0, 2.0, 0.0)
-    top_p = _number(body, "top_p", 0.0, 1.0, None)
-    if top_p is not None and top_p <= 0.0:
-        raise _bad("'top_p' must be greater than 0", "top_p")
-    seed = _int(body, "seed", -(2**63), 2**63 - 1)
-
-    mm = body.get("mm_processor_kwargs") or {}
-    if not isinstance(mm, dict):
-        raise _bad("'mm_processor_kwargs' must be an object", "mm_processor_kwargs")
-    unknown = sorted(set(mm) - set(_MM_KEYS))
-    if unknown:
-        raise _bad(
-            f"unsupported mm_processor_kwargs {', '.join(unknown)}; supported: {', '.join(_MM_KEYS)}",
-            "mm_processor_kwargs",
-        )
-    video = _sampling(mm)
-    top = _bool(body.get("use_audio_in_video"), "use_audio_in_video")
-    inner = _bool(mm.get("use_audio_in_video"), "mm_processor_kwargs.use_audio_in_video")
-    if top is not None and inner is not None and top != inner:
-        raise _bad("use_audio_in_video is given twice with different values", "use_audio_in_video")
-    explicit = top if top is not None else inner
-
-    modality = None
-    if body.get("modality") is not None:
-        if not isinstance(body["modality"], str):
-            raise _bad("'modality' must be one of avt, vt, at", "modality")
-        try:
-            modality = Modality.parse(body["modality"])
-        except ValueError as exc:
-            raise _bad(str(exc), "modality") from None
-
-    request = ChatRequest(
-        model=model,
-        messages=messages,
-        max_tokens=max_tokens,
-        temperature=temperature or 0.0,
-        top_p=top_p,
-        seed=seed,
-        use_audio_in_video=False,
-        modality=modality,
-        video=video,
-    )
-    return _with_audio_policy(request, explicit)
+    """Validate a decoded JSON body outside FastAPI; raise :class:`RequestError` naming the first problem."""
+    try:
+        return chat_body_model(max_tokens_limit).model_validate(body).request
+    except ValidationError as exc:
+        raise validation_error(exc.errors()) from None
 
 
 def _with_audio_policy(request: ChatRequest, explicit: bool | None) -> ChatRequest:
@@ -340,4 +453,4 @@ def _with_audio_policy(request: ChatRequest, explicit: bool | None) -> ChatReque
         if use and not has_video:
             raise _bad("use_audio_in_video needs a video part", "use_audio_in_video")
 
-    return ChatRequest(**{**request.__dict__, "use_audio_in_video": use})
+    return dataclasses.replace(request, use_audio_in_video=use)

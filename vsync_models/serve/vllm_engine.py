@@ -30,8 +30,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import requests
+import httpx2
 
+from vsync_models.models.common import TRANSPORT_ERRORS
 from vsync_models.serve.launch import (
     DEFAULT_STARTUP_TIMEOUT_S,
     Progress,
@@ -102,11 +103,11 @@ def probe_models(url: str, timeout_s: float = 2.0) -> list[dict[str, Any]] | Non
     root = url.rstrip("/")
     base = root if root.endswith("/v1") else f"{root}/v1"
     try:
-        response = requests.get(f"{base}/models", timeout=timeout_s)
+        response = httpx2.get(f"{base}/models", timeout=timeout_s)
         if response.status_code != 200:
             return None
         data = response.json().get("data")
-    except (requests.RequestException, ValueError, AttributeError):
+    except (*TRANSPORT_ERRORS, ValueError, AttributeError):
         return None
     return data if isinstance(data, list) and data else None
 

@@ -1,5 +1,9 @@
-"""Sessions that read proxy settings once: no request thread iterates ``os.environ`` while pytest
-changes it (``KeyError: 'PYTEST_CURRENT_TEST'`` under ``--concurrency``)."""
+"""One ``httpx2.Client`` per model, shared by its threads: settings read from the environment once.
+
+``requests`` read the proxies of every request by iterating ``os.environ``; pytest sets and pops
+``PYTEST_CURRENT_TEST`` around every test phase, so a request from a pipeline thread could fail with
+``KeyError: 'PYTEST_CURRENT_TEST'`` (seen under ``--concurrency``). These tests keep that hazard gone.
+"""
 
 from __future__ import annotations
 
@@ -7,44 +11,43 @@ import os
 import sys
 import threading
 
+import httpx2
 import pytest
-import requests
 from pytest_httpserver import HTTPServer
 
-from vsync_models.models.http_env import HttpEnv
 from vsync_models.models.omni_server import OmniServerModel
+from vsync_models.models.replicas import ReplicaSet, probe_reachable
 
 DEAD_PROXY = "http://127.0.0.1:9"  # the discard port: nothing answers there
 
 
-def test_no_proxy_decides_per_host_and_the_rest_is_passed_on() -> None:
-    env = HttpEnv(proxies={"http": DEAD_PROXY, "https": DEAD_PROXY, "no": "127.0.0.1,.internal"})
-    assert env.proxies_for("http://127.0.0.1:8000/v1") == {}
-    assert env.proxies_for("http://gpu3.internal:8000") == {}
-    assert env.proxies_for("http://example.org/v1") == {"http": DEAD_PROXY, "https": DEAD_PROXY}
-    assert HttpEnv().proxies_for("http://example.org") == {}
-
-
-def test_read_takes_proxies_and_ca_bundle_from_the_environment(monkeypatch) -> None:
-    monkeypatch.setenv("HTTP_PROXY", DEAD_PROXY)
-    monkeypatch.setenv("NO_PROXY", "localhost")
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/bundle.pem")
-    env = HttpEnv.read()
-    assert env.proxies["http"] == DEAD_PROXY and env.proxies["no"] == "localhost"
-    assert env.verify == "/etc/ssl/bundle.pem"
-    session = env.session("http://example.org")
-    assert session.trust_env is False and session.proxies == {"http": DEAD_PROXY}
-
-
-def test_a_session_keeps_the_settings_it_was_made_with(monkeypatch, httpserver: HTTPServer) -> None:
+def test_a_client_keeps_the_proxy_settings_it_was_built_with(monkeypatch, httpserver: HTTPServer) -> None:
     httpserver.expect_request("/health").respond_with_data("ok")
     monkeypatch.setenv("HTTP_PROXY", DEAD_PROXY)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    session = HttpEnv.read().session(httpserver.url_for("/"))
+    model = OmniServerModel("m", httpserver.url_for("/"))
     monkeypatch.delenv("NO_PROXY")  # from now on, reading the environment would route via the proxy
-    assert session.get(httpserver.url_for("/health"), timeout=5).text == "ok"
-    with pytest.raises(requests.ConnectionError):  # what a session reading it per request does
-        requests.Session().get(httpserver.url_for("/health"), timeout=5)
+    try:
+        assert model._client.get(httpserver.url_for("/health"), timeout=5).text == "ok"
+        assert model._answers_health()
+    finally:
+        model.close()
+    with httpx2.Client() as fresh, pytest.raises(httpx2.TransportError):  # what reading it now does
+        fresh.get(httpserver.url_for("/health"), timeout=5)
+
+
+def test_the_replica_probe_builds_its_client_with_the_set(monkeypatch, httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/health").respond_with_data("ok")
+    monkeypatch.setenv("HTTP_PROXY", DEAD_PROXY)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    url = httpserver.url_for("/v1")
+    replicas = ReplicaSet([OmniServerModel("m", url)], [url])
+    monkeypatch.delenv("NO_PROXY")
+    try:
+        assert replicas._probe(url)
+    finally:
+        replicas.close()
+    assert not probe_reachable(url, timeout_s=5), "a client built now goes through the dead proxy"
 
 
 def test_requests_from_threads_survive_the_environment_changing_under_them(httpserver: HTTPServer) -> None:
@@ -63,7 +66,7 @@ def test_requests_from_threads_survive_the_environment_changing_under_them(https
     def ask() -> None:
         for _ in range(100):
             try:
-                model._session.get(httpserver.url_for("/health"), timeout=5)
+                model._client.get(httpserver.url_for("/health"), timeout=5)
             except BaseException as exc:  # any of them is the failure
                 errors.append(exc)
 
