@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import REPO
 from vsync_models.config import load_config
 from vsync_models.models.omni_server import OmniServerModel, ServerLaunch
 from vsync_models.models.registry import build_model
@@ -188,3 +189,16 @@ def test_replicas_hand_their_urls_to_workers_and_are_gone_only_when_all_are(tmp_
         worker.gone()
         == f"{worker_a.gone}; its log: {tmp_path / '0.log'}; {worker_b.gone}; its log: {tmp_path / '1.log'}"
     )
+
+
+def test_the_plugin_asks_the_serving_and_the_library_never_imports_pytest():
+    plugin = "\n".join(p.read_text("utf-8") for p in (REPO / "vsync_pytest").glob("*.py"))
+    probes = re.findall(
+        r"(?:get|has)attr\(\w*model\w*, \"(?:launch|replicas|gone|base_url|connect)\"", plugin
+    )
+    assert probes == [], "how a model is served is vsync_models.serve.serving's decision"
+    for path in (REPO / "vsync_models").rglob("*.py"):
+        text = path.read_text("utf-8")
+        assert not re.search(r"^\s*(?:import pytest|from pytest|from _pytest|import _pytest)", text, re.M), (
+            path
+        )
