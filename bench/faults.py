@@ -31,8 +31,8 @@ from pathlib import Path
 
 from vsync_models.record import Record
 from vsync_models.reliability import format_reliability, reliability
-from vsync_models.types import Outcome
 from vsync_models.standin import spawn
+from vsync_models.types import Outcome
 
 REPO = Path(__file__).resolve().parents[1]
 
