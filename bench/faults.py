@@ -29,8 +29,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from vsync_models.record import Record
 from vsync_models.reliability import format_reliability, reliability
 from vsync_models.standin import spawn
+from vsync_models.types import Outcome
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -119,12 +121,14 @@ def main() -> int:
         resume_server.stop()
         asked_again, requests_again = asked(resume_server), sum(asked(resume_server, "any").values())
 
-    completed = sum(r["outcome"] != "error" for r in faulty["results"])
-    lost = sum((answered_before & asked_again).values())
-    costs = [reliability(doc["results"]) for doc in (faulty, final)]
-    same = {r["id"]: r["prediction"] for r in final["results"]} == {
-        r["id"]: r["prediction"] for r in clean["results"]
+    runs = {
+        name: [Record.from_json(r) for r in doc["results"]]
+        for name, doc in (("clean", clean), ("faulty", faulty), ("final", final))
     }
+    completed = sum(r.outcome is not Outcome.ERROR for r in runs["faulty"])
+    lost = sum((answered_before & asked_again).values())
+    costs = [reliability(runs[name]) for name in ("faulty", "final")]
+    same = {r.id: r.prediction for r in runs["final"]} == {r.id: r.prediction for r in runs["clean"]}
     rows = [
         ("items", f"{n} ({args.modality}, {args.workers} workers)"),
         ("faults injected", f"{', '.join(rates)}; server SIGKILLed at request {kill_after + 1}"),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from vsync_models.record import Record
 from vsync_models.results import write_json_atomic
 from vsync_models.stats import (
     DEFAULT_BOOTSTRAP,
@@ -119,26 +120,21 @@ class Run:
         return bool(self.items) and all(i.circular_outcome is not None for i in self.items.values())
 
 
-def _item(rec: Mapping[str, Any], modality: str | None = None) -> ItemOutcome:
-    outcome = rec.get("outcome")
-    if outcome is None:  # the original release only has is_correct and prediction
-        outcome = "correct" if rec.get("is_correct") else "wrong"
+def _item(rec: Record) -> ItemOutcome:
     return ItemOutcome(
-        id=str(rec["id"]),
-        level=int(rec.get("level") or 1),
-        modality=str(rec.get("modality") or modality or "avt"),
-        outcome=str(outcome),
-        task=rec.get("task"),
-        prediction=rec.get("prediction"),
-        correct_answer=rec.get("correct_answer"),
-        circular_outcome=rec.get("circular_outcome"),
+        id=str(rec.id),
+        level=rec.level,
+        modality=rec.modality,
+        outcome=rec.outcome.value,
+        task=rec.task,
+        prediction=rec.prediction,
+        correct_answer=rec.correct_answer,
+        circular_outcome=rec.circular_outcome.value if rec.circular_outcome else None,
     )
 
 
-def run_from_records(
-    records: Iterable[Mapping[str, Any]], label: str, info: RunInfo | None = None, modality: str | None = None
-) -> Run:
-    items = {it.key: it for it in (_item(rec, modality) for rec in records)}
+def run_from_records(records: Iterable[Record], label: str, info: RunInfo | None = None) -> Run:
+    items = {it.key: it for it in map(_item, records)}
     return Run(
         label=label,
         items=items,
@@ -148,18 +144,23 @@ def run_from_records(
     )
 
 
-_BASELINE_FIELDS = ("id", "level", "modality", "task", "outcome", "prediction", "correct_answer")
-
-
 def baseline_document(
-    records: Sequence[Mapping[str, Any]], info: RunInfo, now: datetime | None = None
+    records: Sequence[Record], info: RunInfo, now: datetime | None = None
 ) -> dict[str, Any]:
     """Only what pairing and the changed-items table need: small enough to commit next to CI config."""
     items = []
     for rec in records:
-        item = {k: rec.get(k) for k in _BASELINE_FIELDS}
-        if rec.get("circular_outcome") is not None:
-            item["circular_outcome"] = rec["circular_outcome"]
+        item = {
+            "id": rec.id,
+            "level": rec.level,
+            "modality": rec.modality,
+            "task": rec.task,
+            "outcome": rec.outcome.value,
+            "prediction": rec.prediction,
+            "correct_answer": rec.correct_answer,
+        }
+        if rec.circular_outcome is not None:
+            item["circular_outcome"] = rec.circular_outcome.value
         items.append(item)
     return {
         "format": BASELINE_FORMAT,
@@ -173,9 +174,7 @@ def baseline_document(
     }
 
 
-def save_baseline(
-    path: Path, records: Sequence[Mapping[str, Any]], info: RunInfo, now: datetime | None = None
-) -> None:
+def save_baseline(path: Path, records: Sequence[Record], info: RunInfo, now: datetime | None = None) -> None:
     """Write atomically, like the results files: a crash never leaves half a baseline behind."""
     write_json_atomic(path, baseline_document(records, info, now), indent=1)
 
@@ -196,7 +195,7 @@ def load_run(path: Path) -> Run:
     else:
         raise ValueError(f"{path}: neither a V-SYNC baseline nor a results file")
     try:
-        items = {it.key: it for it in (_item(rec, modality) for rec in records)}
+        items = {it.key: it for it in (_item(Record.from_json(rec, modality)) for rec in records)}
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path}: malformed item ({exc})") from None
     return Run(

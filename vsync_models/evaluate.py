@@ -8,6 +8,7 @@ Kept out of the plugin so it can be used (and tested) without pytest.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -16,11 +17,12 @@ from vsync_models.errors import MediaError
 from vsync_models.media import MediaPreparer
 from vsync_models.models.base import Model, ask
 from vsync_models.prompts import PromptSettings, build_request, rotations
+from vsync_models.record import Record, Repeat, Rotation
 from vsync_models.records import with_provenance
 from vsync_models.scoring import ScoringSettings, score
 from vsync_models.types import Item, ItemResult, Modality, Outcome, Request, Response
 
-__all__ = ["Evaluator", "circular_record", "circular_verdict"]
+__all__ = ["Evaluator", "circular_verdict", "evaluate_case", "repeat_verdict"]
 
 
 @dataclass
@@ -98,21 +100,54 @@ def circular_verdict(results: list[ItemResult]) -> ItemResult:
     return next((r for r in results if r.outcome is not Outcome.CORRECT), results[0])
 
 
-def circular_record(results: list[ItemResult]) -> dict[str, Any]:
-    """Rotation 0's ordinary record (plain accuracy, original format) plus the circular outcome
-    and a compact line per rotation."""
-    record = results[0].to_record()
-    record["circular_outcome"] = circular_verdict(results).outcome.value
-    record["rotations"] = [
-        {
-            "options": list(r.item.options),
-            "correct_answer": r.item.correct_answer,
-            "prediction": r.answer.letter if r.answer else None,
-            "outcome": r.outcome.value,
-            "raw_response": r.response.text,
-            "latency_s": round(r.response.latency_s, 4),
-            "cached": r.response.cached,
-        }
-        for r in results
-    ]
-    return record
+def repeat_verdict(results: Sequence[ItemResult]) -> ItemResult:
+    """The answer that decides the test: the first error, else the first not-correct one, else the
+    first. With ``--circular`` pass every repeat's rotations in one list: one miss anywhere fails."""
+    return circular_verdict(list(results))
+
+
+def evaluate_case(
+    evaluator: Evaluator, item: Item, modality: Modality, circular: bool = False, repeat: int = 1
+) -> tuple[ItemResult, Record]:
+    """One test: the result that decides it and its :class:`~vsync_models.record.Record`.
+
+    ``--circular`` and ``--repeat`` ask several times and decide once; together, each repeat is a
+    whole CircularEval (repeat 0 is exactly a plain ``--circular`` run, so its answers are reused).
+    An item is flaky when its answers (with ``--circular``: its rotations' answers) differ between
+    repeats that answered.
+    """
+    if circular and repeat > 1:
+        rounds = [evaluator.evaluate_circular(item, modality, r) for r in range(repeat)]
+        verdict = repeat_verdict([r for rnd in rounds for r in rnd])
+        repeats = [
+            replace(
+                Repeat.of(i, rnd[0]),
+                circular_outcome=circular_verdict(rnd).outcome,
+                rotations=tuple(Rotation.of(r) for r in rnd),
+            )
+            for i, rnd in enumerate(rounds)
+        ]
+        answered = [rnd for rnd in rounds if all(r.outcome is not Outcome.ERROR for r in rnd)]
+        flaky = _differ([tuple(_letter(r) for r in rnd) for rnd in answered])
+        record = Record.circular(rounds[0], circular_verdict(rounds[0]).outcome)
+        return verdict, record.repeated(repeats, verdict.outcome, flaky)
+    if circular:
+        rotated = evaluator.evaluate_circular(item, modality)
+        verdict = circular_verdict(rotated)
+        return verdict, Record.circular(rotated, verdict.outcome)
+    if repeat > 1:
+        results = evaluator.evaluate_repeats(item, modality, repeat)
+        verdict = repeat_verdict(results)
+        flaky = _differ([_letter(r) for r in results if r.outcome is not Outcome.ERROR])
+        repeats = [Repeat.of(i, r) for i, r in enumerate(results)]
+        return verdict, Record.of(results[0]).repeated(repeats, verdict.outcome, flaky)
+    result = evaluator.evaluate(item, modality)
+    return result, Record.of(result)
+
+
+def _letter(result: ItemResult) -> str | None:
+    return result.answer.letter if result.answer else None
+
+
+def _differ(answers: Sequence[Any]) -> bool:
+    return len(set(answers)) > 1

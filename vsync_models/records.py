@@ -12,9 +12,10 @@ new grouping applies to an old run with no model call at all.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
@@ -22,21 +23,16 @@ from typing import IO, Any
 from vsync_models.cache import ResponseCache, cache_key
 from vsync_models.errors import MediaError, ModelError
 from vsync_models.models.base import ModelOutput
-from vsync_models.types import ItemResult, Request
+from vsync_models.record import Record, Repeat, Rotation
+from vsync_models.types import ItemResult, Outcome, Request
 
 __all__ = [
-    "DECODING_KEYS",
     "RecordLog",
     "ReplayModel",
     "prompt_sha256",
-    "read_records",
     "records_path",
-    "run_record",
     "with_provenance",
 ]
-
-DECODING_KEYS = ("temperature", "top_p", "max_tokens", "seed", "thinking_budget")
-"""Fingerprint keys that are decoding parameters, repeated under ``decoding`` for readers."""
 
 
 def prompt_sha256(request: Request) -> str:
@@ -62,12 +58,6 @@ def records_path(results_file: Path) -> Path:
     return results_file.with_suffix(".records.jsonl")
 
 
-def run_record(record: Mapping[str, Any], model: str, fingerprint: Mapping[str, Any]) -> dict[str, Any]:
-    """One line of the records file: who answered (model, fingerprint, decoding) then the item's record."""
-    decoding = {k: fingerprint[k] for k in DECODING_KEYS if k in fingerprint}
-    return {"model": model, "fingerprint": dict(fingerprint), "decoding": decoding, **record}
-
-
 class RecordLog:
     """Appends record lines as results arrive, so a killed run keeps what it answered.
 
@@ -78,12 +68,12 @@ class RecordLog:
     def __init__(self) -> None:
         self._files: dict[Path, IO[str]] = {}
 
-    def write(self, path: Path, line: Mapping[str, Any]) -> None:
+    def write(self, path: Path, record: Record) -> None:
         fh = self._files.get(path)
         if fh is None:
             path.parent.mkdir(parents=True, exist_ok=True)
             fh = self._files[path] = path.open("w", encoding="utf-8")
-        fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+        fh.write(record.dumps() + "\n")
         fh.flush()
 
     @property
@@ -96,25 +86,11 @@ class RecordLog:
         self._files.clear()
 
 
-def read_records(paths: Iterable[Path]) -> list[dict[str, Any]]:
-    """All record lines of ``paths``; a torn last line (a run killed mid-write) is skipped."""
-    out: list[dict[str, Any]] = []
-    for path in paths:
-        for line in Path(path).read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return out
-
-
 _Key = tuple[int, str, str, tuple[str, ...], int]
 
 
-def _key(level: Any, item_id: Any, modality: Any, options: Sequence[str], repeat: Any) -> _Key:
-    return int(level or 1), str(item_id), str(modality), tuple(options), int(repeat or 0)
+def _key(level: int, item_id: Any, modality: str, options: Sequence[str], repeat: int) -> _Key:
+    return level, str(item_id), modality, tuple(options), repeat
 
 
 @dataclass
@@ -138,33 +114,33 @@ class ReplayModel:
 
     @classmethod
     def from_records(
-        cls, name: str, records: Iterable[Mapping[str, Any]], cache: ResponseCache | None = None
+        cls, name: str, records: Iterable[Record], cache: ResponseCache | None = None
     ) -> ReplayModel:
         model = cls(name, cache=cache)
         for rec in records:
-            if rec.get("model") not in (None, name):
+            if rec.model not in (None, name):
                 continue
-            if not model.recorded_fingerprint and rec.get("fingerprint"):
-                model.recorded_fingerprint = dict(rec["fingerprint"])
-            level, item_id, modality = rec.get("level"), rec["id"], rec["modality"]
-            model._add(_key(level, item_id, modality, rec["options"], rec.get("repeat")), rec)
-            for rot in rec.get("rotations") or ():
-                model._add(_key(level, item_id, modality, rot["options"], 0), rot)
-            for rep in rec.get("repeats") or ():
-                model._add(_key(level, item_id, modality, rec["options"], rep.get("repeat")), rep)
-                for rot in rep.get("rotations") or ():  # --repeat with --circular
-                    model._add(_key(level, item_id, modality, rot["options"], rep.get("repeat")), rot)
+            if not model.recorded_fingerprint and rec.fingerprint:
+                model.recorded_fingerprint = dict(rec.fingerprint)
+            ask = functools.partial(_key, rec.level, rec.id, rec.modality)
+            model._add(ask(rec.options, rec.repeat), rec)
+            for rot in rec.rotations or ():
+                model._add(ask(rot.options, 0), rot)
+            for rep in rec.repeats or ():
+                model._add(ask(rec.options, rep.repeat), rep)
+                for rot in rep.rotations or ():  # --repeat with --circular
+                    model._add(ask(rot.options, rep.repeat), rot)
         return model
 
-    def _add(self, key: _Key, entry: Mapping[str, Any]) -> None:
+    def _add(self, key: _Key, asked: Record | Repeat | Rotation) -> None:
         """The first answer for a request wins (a record's own fields come before its repeat 0 or
         rotation 0 copy); an answer beats an error recorded for the same request."""
         if key in self.answers:
             return
-        if entry.get("outcome") == "error":
-            self.errors.setdefault(key, str(entry.get("error") or "infrastructure error"))
+        if asked.outcome is Outcome.ERROR:
+            self.errors.setdefault(key, str(getattr(asked, "error", None) or "infrastructure error"))
         else:
-            self.answers[key] = (str(entry.get("raw_response") or ""), entry.get("usage"))
+            self.answers[key] = (asked.raw_response, getattr(asked, "usage", None))
             self.errors.pop(key, None)
 
     def __len__(self) -> int:

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+
+from vsync_models.record import Record
+from vsync_models.types import Outcome
 
 __all__ = ["Reliability", "format_reliability", "reliability"]
 
@@ -39,17 +41,16 @@ class Reliability:
         return bool(self.retries or self.errors)
 
 
-def reliability(records: Iterable[Mapping[str, Any]]) -> Reliability:
+def reliability(records: Iterable[Record]) -> Reliability:
     answers = cached = retries = retried = 0
     errors: Counter[str] = Counter()
     for rec in records:
         answers += 1
-        cached += bool(rec.get("cached"))
-        n = int(rec.get("retries") or 0)
-        retries += n
-        retried += n > 0
-        if rec.get("outcome") == "error":
-            errors[rec.get("error_kind") or "unknown"] += 1
+        cached += rec.cached
+        retries += rec.retries
+        retried += rec.retries > 0
+        if rec.outcome is Outcome.ERROR:
+            errors[rec.error_kind or "unknown"] += 1
     return Reliability(answers, cached, retries, retried, dict(sorted(errors.items())))
 
 

@@ -20,77 +20,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vsync_models.evaluate import circular_record, circular_verdict
+from vsync_models.record import Record
 from vsync_models.stats import pass_at_k, pass_hat_k
-from vsync_models.types import MODALITY_ORDER, ItemResult, Outcome
+from vsync_models.types import MODALITY_ORDER, Outcome
 
 __all__ = [
     "RepeatGroup",
-    "circular_repeat_record",
     "format_repeats",
     "pass_k_curves",
-    "repeat_record",
     "repeat_results_fields",
-    "repeat_verdict",
     "repeats_warning",
     "summarize_repeats",
 ]
-
-
-def repeat_verdict(results: Sequence[ItemResult]) -> ItemResult:
-    """The answer that decides the test: the first error, else the first not-correct one, else the
-    first. With ``--circular`` pass every repeat's rotations in one list: one miss anywhere fails."""
-    return circular_verdict(list(results))
-
-
-def _repeat_entry(index: int, r: ItemResult) -> dict[str, Any]:
-    return {
-        "repeat": r.provenance.get("repeat", index),
-        "prediction": r.answer.letter if r.answer else None,
-        "outcome": r.outcome.value,
-        "raw_response": r.response.text,
-        "extraction_rule": r.answer.rule if r.answer else None,
-        "latency_s": round(r.response.latency_s, 4),
-        "usage": r.response.usage,
-        "cached": r.response.cached,
-        "error": r.response.error,
-    }
-
-
-def _flaky(answers: Sequence[Any]) -> bool:
-    return len(set(answers)) > 1
-
-
-def repeat_record(results: Sequence[ItemResult]) -> dict[str, Any]:
-    """Repeat 0's ordinary record, the repeat verdict, and a compact line per repeat."""
-    record = results[0].to_record()
-    record["repeat_outcome"] = repeat_verdict(results).outcome.value
-    record["repeats"] = [_repeat_entry(i, r) for i, r in enumerate(results)]
-    answered = [r for r in results if r.outcome is not Outcome.ERROR]
-    record["flaky"] = _flaky([r.answer.letter if r.answer else None for r in answered])
-    return record
-
-
-def circular_repeat_record(rounds: Sequence[Sequence[ItemResult]]) -> dict[str, Any]:
-    """``--repeat`` with ``--circular``: repeat 0's circular record (plain and circular accuracy keep
-    their meaning), the verdict over every rotation of every repeat, and per repeat its rotation 0,
-    its circular outcome and all its rotations (each raw response, so ``--rescore`` can replay it).
-
-    An item is flaky when the rotations' answers of one repeat differ from another's.
-    """
-    record = circular_record(list(rounds[0]))
-    record["repeat_outcome"] = repeat_verdict([r for rnd in rounds for r in rnd]).outcome.value
-    record["repeats"] = [
-        {
-            **_repeat_entry(i, rnd[0]),
-            "circular_outcome": circular_verdict(list(rnd)).outcome.value,
-            "rotations": circular_record(list(rnd))["rotations"],
-        }
-        for i, rnd in enumerate(rounds)
-    ]
-    answered = [rnd for rnd in rounds if all(r.outcome is not Outcome.ERROR for r in rnd)]
-    record["flaky"] = _flaky([tuple(r.answer.letter if r.answer else None for r in rnd) for rnd in answered])
-    return record
 
 
 def repeats_warning(fingerprint: Mapping[str, Any], n: int) -> str | None:
@@ -164,26 +105,20 @@ class RepeatGroup:
         return statistics.stdev(self.accuracies) if len(self.accuracies) > 1 else 0.0
 
 
-def _outcome(rep: Mapping[str, Any]) -> str:
-    """A repeat's outcome; a CircularEval repeat's is its circular verdict."""
-    return str(rep.get("circular_outcome") or rep["outcome"])
-
-
-def summarize_repeats(records: Iterable[Mapping[str, Any]]) -> list[RepeatGroup]:
-    """One group per level × modality of records that carry ``repeats``; items with an error in any
+def summarize_repeats(records: Iterable[Record]) -> list[RepeatGroup]:
+    """One group per level × modality of records that carry repeats; items with an error in any
     repeat (or any rotation of one) are left out (like errors everywhere, they are the infrastructure's)."""
-    buckets: dict[tuple[int, str], list[Mapping[str, Any]]] = {}
+    buckets: dict[tuple[int, str], list[Record]] = {}
     for rec in records:
-        reps = rec.get("repeats")
-        if not reps or any(_outcome(r) == "error" for r in reps):
+        if not rec.repeats or any(r.verdict is Outcome.ERROR for r in rec.repeats):
             continue
-        buckets.setdefault((int(rec.get("level") or 1), str(rec["modality"])), []).append(rec)
+        buckets.setdefault((rec.level, rec.modality), []).append(rec)
     groups = []
     for (level, modality), recs in sorted(
         buckets.items(), key=lambda kv: (kv[0][0], MODALITY_ORDER.get(kv[0][1], 9))
     ):
-        n = min(len(r["repeats"]) for r in recs)
-        correct = [[_outcome(rep) == "correct" for rep in r["repeats"][:n]] for r in recs]
+        n = min(len(r.repeats or ()) for r in recs)
+        correct = [[rep.verdict is Outcome.CORRECT for rep in (r.repeats or ())[:n]] for r in recs]
         accuracies = tuple(sum(row[i] for row in correct) / len(recs) for i in range(n))
         at, hat = pass_k_curves(correct)
         groups.append(
@@ -195,8 +130,8 @@ def summarize_repeats(records: Iterable[Mapping[str, Any]]) -> list[RepeatGroup]
                 accuracies=accuracies,
                 pass_at=at,
                 pass_hat=hat,
-                flaky=tuple(f"{r['id']}-{modality}" for r in recs if r.get("flaky")),
-                circular=any("circular_outcome" in rep for r in recs for rep in r["repeats"]),
+                flaky=tuple(f"{r.id}-{modality}" for r in recs if r.flaky),
+                circular=any(rep.circular_outcome is not None for r in recs for rep in r.repeats or ()),
             )
         )
     return groups

@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from vsync_models.record import Record
 from vsync_models.reliability import reliability
 from vsync_models.stats import Tally
 
@@ -53,7 +54,7 @@ def write_results(
     path: Path,
     model: str,
     modality: str,
-    records: Sequence[dict[str, Any]],
+    records: Sequence[Record],
     now: datetime | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -61,7 +62,7 @@ def write_results(
     top-level fields (e.g. ``rescored_from``) go before the per-item results."""
     tally, costs = Tally(), reliability(records)
     for rec in records:
-        tally.add(rec["outcome"], bool(rec.get("cached")))
+        tally.add(rec.outcome, rec.cached)
     doc: dict[str, Any] = {
         "model": model,
         "timestamp": (now or datetime.now()).strftime("%Y%m%d_%H%M%S"),
@@ -75,7 +76,7 @@ def write_results(
         "errors_by_kind": dict(costs.errors),
         "retries": costs.retries,
         **(extra or {}),
-        "results": list(records),
+        "results": [rec.to_json(shared=True) for rec in records],
     }
     write_json_atomic(path, doc, indent=2)
     return doc

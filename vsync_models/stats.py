@@ -18,15 +18,16 @@ infrastructure's, not the model's. Everything here works on proportions in
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
+from vsync_models.record import Record
 from vsync_models.timing_metrics import timing_metrics
-from vsync_models.types import MODALITY_ORDER
+from vsync_models.types import MODALITY_ORDER, Outcome
 
 __all__ = [
     "DEFAULT_SEED",
@@ -66,10 +67,12 @@ class Tally:
     error: int = 0
     cached: int = field(default=0, compare=False)
 
-    def add(self, outcome: str, cached: bool = False) -> None:
-        if outcome not in ("correct", "wrong", "unparseable", "error"):
-            raise ValueError(f"unknown outcome {outcome!r}")
-        setattr(self, outcome, getattr(self, outcome) + 1)
+    def add(self, outcome: Outcome | str, cached: bool = False) -> None:
+        try:
+            name = Outcome(outcome).value
+        except ValueError:
+            raise ValueError(f"unknown outcome {outcome!r}") from None
+        setattr(self, name, getattr(self, name) + 1)
         self.cached += bool(cached)
 
     @property
@@ -87,21 +90,25 @@ class Tally:
         return 100.0 * self.correct / self.scored if self.scored else None
 
 
-def tally_by(
-    records: Iterable[Mapping[str, Any]], *keys: str, outcome_field: str = "outcome"
-) -> dict[tuple[Any, ...], Tally]:
-    """Group result records by ``keys`` (e.g. ``"modality", "task"``) and count their outcomes.
+def _outcome_of(record: Record, circular: bool = False) -> Outcome | None:
+    """The outcome a table counts: the plain one, or with ``circular`` the CircularEval one (``None``
+    when the record has none)."""
+    return record.circular_outcome if circular else record.outcome
 
-    ``outcome_field="circular_outcome"`` counts CircularEval outcomes; records without
-    that field are left out.
+
+def tally_by(
+    records: Iterable[Record], key: Callable[[Record], Hashable] = lambda r: (), circular: bool = False
+) -> dict[Hashable, Tally]:
+    """Group records by ``key`` (e.g. ``lambda r: r.modality``) and count their outcomes.
+
+    ``circular=True`` counts CircularEval outcomes; records without one are left out.
     """
-    groups: dict[tuple[Any, ...], Tally] = {}
+    groups: dict[Hashable, Tally] = {}
     for rec in records:
-        outcome = rec.get(outcome_field)
+        outcome = _outcome_of(rec, circular)
         if outcome is None:
             continue
-        group = tuple(rec.get(k) for k in keys)
-        groups.setdefault(group, Tally()).add(outcome, bool(rec.get("cached")))
+        groups.setdefault(key(rec), Tally()).add(outcome, rec.cached)
     return groups
 
 
@@ -262,8 +269,8 @@ def _gain(acc: np.ndarray) -> np.ndarray:
 
 
 def synchrony_gain(
-    records: Iterable[Mapping[str, Any]],
-    outcome_field: str = "outcome",
+    records: Iterable[Record],
+    circular: bool = False,
     n_boot: int = DEFAULT_BOOTSTRAP,
     rng: np.random.Generator | None = None,
 ) -> Estimate | None:
@@ -273,15 +280,14 @@ def synchrony_gain(
     modality would otherwise change which items each accuracy is computed on).
     ``None`` unless at least one item was scored in all three.
     """
-    by_item: dict[tuple[Any, str], dict[str, bool]] = {}
-    clip: dict[tuple[Any, str], Any] = {}
+    by_item: dict[tuple[int, str], dict[str, bool]] = {}
+    clip: dict[tuple[int, str], str] = {}
     for rec in records:
-        outcome = rec.get(outcome_field)
-        if outcome is None or outcome == "error" or rec.get("modality") not in MODALITY_ORDER:
+        outcome = _outcome_of(rec, circular)
+        if outcome is None or outcome is Outcome.ERROR or rec.modality not in MODALITY_ORDER:
             continue
-        key = (rec.get("level"), str(rec["id"]))
-        by_item.setdefault(key, {})[rec["modality"]] = outcome == "correct"
-        clip[key] = rec.get("group") or rec.get("video_path", key)  # level 3: the cuts of one clip
+        by_item.setdefault(rec.key, {})[rec.modality] = outcome is Outcome.CORRECT
+        clip[rec.key] = rec.cluster  # level 3: the cuts of one clip
     keys = [k for k, seen in by_item.items() if len(seen) == 3]
     if not keys:
         return None
@@ -335,32 +341,32 @@ class RunSummary:
         return any(g.circular is not None for g in self.groups)
 
 
-def _clusters(records: Sequence[Mapping[str, Any]], outcome_field: str) -> list[tuple[int, int]]:
-    per_clip: dict[Any, list[int]] = {}
+def _clusters(records: Sequence[Record], circular: bool) -> list[tuple[int, int]]:
+    per_clip: dict[str, list[int]] = {}
     for rec in records:
-        outcome = rec.get(outcome_field)
-        if outcome is None or outcome == "error":
+        outcome = _outcome_of(rec, circular)
+        if outcome is None or outcome is Outcome.ERROR:
             continue
         # a level-3 clip's cuts are separate files but one clip ("group"): cluster them together
-        counts = per_clip.setdefault(rec.get("group") or rec.get("video_path") or rec["id"], [0, 0])
-        counts[0] += outcome == "correct"
+        counts = per_clip.setdefault(rec.cluster, [0, 0])
+        counts[0] += outcome is Outcome.CORRECT
         counts[1] += 1
     return [(c, m) for c, m in per_clip.values()]
 
 
-def _group(level: int, modality: str, task: str, recs: Sequence[Mapping[str, Any]]) -> GroupSummary:
+def _group(level: int, modality: str, task: str, recs: Sequence[Record]) -> GroupSummary:
     tally = tally_by(recs).get((), Tally())
-    circular = tally_by(recs, outcome_field="circular_outcome").get(())
-    n_options = [len(r["options"]) for r in recs if r.get("options")]
+    circular = tally_by(recs, circular=True).get(())
+    n_options = [len(r.options) for r in recs if r.options]
     return GroupSummary(
         level=level,
         modality=modality,
         task=task,
         tally=tally,
         wilson=wilson_interval(tally.correct, tally.scored),
-        clustered=clustered_interval(_clusters(recs, "outcome")),
+        clustered=clustered_interval(_clusters(recs, circular=False)),
         circular=circular,
-        circular_clustered=clustered_interval(_clusters(recs, "circular_outcome")) if circular else None,
+        circular_clustered=clustered_interval(_clusters(recs, circular=True)) if circular else None,
         chance=sum(1 / k for k in n_options) / len(n_options) if n_options else None,
     )
 
@@ -370,7 +376,7 @@ def _order(level: Any, modality: Any) -> tuple[int, int, str]:
 
 
 def summarize(
-    records: Iterable[Mapping[str, Any]], n_boot: int = DEFAULT_BOOTSTRAP, seed: int = DEFAULT_SEED
+    records: Iterable[Record], n_boot: int = DEFAULT_BOOTSTRAP, seed: int = DEFAULT_SEED
 ) -> RunSummary:
     """Everything the terminal, HTML and Allure summaries show, computed once from the records.
 
@@ -379,12 +385,11 @@ def summarize(
     generator so adding a task never changes another row's interval.
     """
     records = list(records)
-    buckets: dict[tuple[int, str, str], list[Mapping[str, Any]]] = {}
+    buckets: dict[tuple[int, str, str], list[Record]] = {}
     for rec in records:
-        level, modality = rec.get("level", 1), str(rec.get("modality"))
-        buckets.setdefault((level, modality, ALL_TASKS), []).append(rec)
-        if rec.get("task"):
-            buckets.setdefault((level, modality, str(rec["task"])), []).append(rec)
+        buckets.setdefault((rec.level, rec.modality, ALL_TASKS), []).append(rec)
+        if rec.task:
+            buckets.setdefault((rec.level, rec.modality, rec.task), []).append(rec)
     for level, modality, task in list(buckets):
         whole = buckets[(level, modality, ALL_TASKS)]
         if task != ALL_TASKS and len(buckets[(level, modality, task)]) == len(whole):
@@ -398,11 +403,11 @@ def summarize(
     for level, task in sorted(
         {(k[0], k[2]) for k in keys}, key=lambda lt: (lt[0], lt[1] != ALL_TASKS, lt[1])
     ):
-        subset = [r for r in records if r.get("level", 1) == level and task in (ALL_TASKS, r.get("task"))]
+        subset = [r for r in records if r.level == level and task in (ALL_TASKS, r.task)]
         plain = synchrony_gain(subset, n_boot=n_boot, rng=np.random.default_rng(seed))
         if plain is None:
             continue
-        circular = synchrony_gain(subset, "circular_outcome", n_boot=n_boot, rng=np.random.default_rng(seed))
+        circular = synchrony_gain(subset, circular=True, n_boot=n_boot, rng=np.random.default_rng(seed))
         gains.append(GainSummary(level, task, plain, circular))
     return RunSummary(groups, gains, timing_metrics(records))
 

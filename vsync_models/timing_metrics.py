@@ -11,17 +11,17 @@ which the model first says "yes" minus the first cut at which it should have. Ne
 the clips answered on time and those where the model never said yes (missed). Clips without a
 right moment are left out.
 
-Reads result records only (the fields :meth:`~vsync_models.types.ItemResult.to_record` adds).
+Reads :class:`~vsync_models.record.Record` s only (their answer type, measure, group and cut).
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
-from vsync_models.types import MODALITY_ORDER
+from vsync_models.record import Record
+from vsync_models.types import MODALITY_ORDER, Outcome
 
 __all__ = ["RECALL_AT", "GroundingMetrics", "TurnMetrics", "format_timing", "timing_metrics"]
 
@@ -65,14 +65,10 @@ class TurnMetrics:
         return statistics.fmean(self.late_s) if self.late_s else None
 
 
-def _scored(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    return [r for r in records if r.get("outcome") not in (None, "error")]
-
-
-def _grounding(level: int, modality: str, recs: list[Mapping[str, Any]]) -> GroundingMetrics | None:
-    intervals = [float(r.get("iou") or 0.0) for r in recs if r.get("answer_type") == "interval"]
-    instants = [r for r in recs if r.get("answer_type") == "instant"]
-    errors = [float(r["abs_error_s"]) for r in instants if r.get("abs_error_s") is not None]
+def _grounding(level: int, modality: str, recs: list[Record]) -> GroundingMetrics | None:
+    intervals = [float(r.measure or 0.0) for r in recs if r.answer_type == "interval"]
+    instants = [r for r in recs if r.answer_type == "instant"]
+    errors = [float(r.measure) for r in instants if r.measure is not None]
     if not intervals and not instants:
         return None
     return GroundingMetrics(
@@ -87,23 +83,23 @@ def _grounding(level: int, modality: str, recs: list[Mapping[str, Any]]) -> Grou
     )
 
 
-def _turns(level: int, modality: str, recs: list[Mapping[str, Any]]) -> TurnMetrics | None:
-    by_clip: dict[Any, list[Mapping[str, Any]]] = {}
+def _turns(level: int, modality: str, recs: list[Record]) -> TurnMetrics | None:
+    by_clip: dict[str, list[Record]] = {}
     for r in recs:
-        if r.get("answer_type") == "yesno" and r.get("group") is not None and r.get("cut_s") is not None:
-            by_clip.setdefault(r["group"], []).append(r)
+        if r.answer_type == "yesno" and r.group is not None and r.cut_s is not None:
+            by_clip.setdefault(r.group, []).append(r)
     if not by_clip:
         return None
     clips = on_time = missed = 0
     early: list[float] = []
     late: list[float] = []
     for cuts in by_clip.values():
-        cuts = sorted(cuts, key=lambda r: float(r["cut_s"]))
-        truth = next((float(r["cut_s"]) for r in cuts if r.get("answer") == "yes"), None)
+        cuts = sorted(cuts, key=lambda r: float(r.cut_s or 0.0))
+        truth = next((float(r.cut_s or 0.0) for r in cuts if r.answer == "yes"), None)
         if truth is None:
             continue
         clips += 1
-        said = next((float(r["cut_s"]) for r in cuts if r.get("prediction") == "yes"), None)
+        said = next((float(r.cut_s or 0.0) for r in cuts if r.prediction == "yes"), None)
         if said is None:
             missed += 1
         elif said < truth:
@@ -115,13 +111,13 @@ def _turns(level: int, modality: str, recs: list[Mapping[str, Any]]) -> TurnMetr
     return TurnMetrics(level, modality, clips, on_time, tuple(early), tuple(late), missed)
 
 
-def timing_metrics(records: Iterable[Mapping[str, Any]]) -> list[GroundingMetrics | TurnMetrics]:
+def timing_metrics(records: Iterable[Record]) -> list[GroundingMetrics | TurnMetrics]:
     """Every level x modality that has time or turn-taking items, levels in order, avt first."""
-    buckets: dict[tuple[int, str], list[Mapping[str, Any]]] = {}
-    for r in _scored(records):
-        if r.get("answer_type") in (None, "choice"):
+    buckets: dict[tuple[int, str], list[Record]] = {}
+    for r in records:
+        if r.outcome is Outcome.ERROR or r.answer_type in (None, "choice"):
             continue
-        buckets.setdefault((int(r.get("level") or 0), str(r.get("modality"))), []).append(r)
+        buckets.setdefault((r.level, r.modality), []).append(r)
     out: list[GroundingMetrics | TurnMetrics] = []
     for level, modality in sorted(buckets, key=lambda k: (k[0], MODALITY_ORDER.get(k[1], 9), k[1])):
         recs = buckets[(level, modality)]

@@ -17,27 +17,30 @@ from vsync_models.compare import (
     save_baseline,
     stable_hash,
 )
+from vsync_models.record import Record
 from vsync_models.results import write_results
 
 INFO = RunInfo(model="m", config_hash="c0ffee", dataset="d.json", dataset_hash="da7a")
 
 
-def rec(i: int, outcome: str, modality: str = "avt", **extra) -> dict:
-    return {
-        "id": f"q{i:03d}",
-        "level": 1,
-        "modality": modality,
-        "task": "who_said",
-        "video_path": f"c{i}.mp4",
-        "correct_answer": "A",
-        "prediction": {"correct": "A", "wrong": "B"}.get(outcome),
-        "is_correct": outcome == "correct",
-        "outcome": outcome,
-        **extra,
-    }
+def rec(i: int, outcome: str, modality: str = "avt", **extra) -> Record:
+    return Record.from_json(
+        {
+            "id": f"q{i:03d}",
+            "level": 1,
+            "modality": modality,
+            "task": "who_said",
+            "video_path": f"c{i}.mp4",
+            "correct_answer": "A",
+            "prediction": {"correct": "A", "wrong": "B"}.get(outcome),
+            "is_correct": outcome == "correct",
+            "outcome": outcome,
+            **extra,
+        }
+    )
 
 
-def degraded(n: int = 200, lost: int = 10, gained: int = 0) -> tuple[list[dict], list[dict]]:
+def degraded(n: int = 200, lost: int = 10, gained: int = 0) -> tuple[list[Record], list[Record]]:
     """Baseline right on all but ``gained`` items; the candidate loses ``lost`` and wins those back."""
     before = [rec(i, "wrong" if i < gained else "correct") for i in range(n)]
     after = [rec(i, "wrong" if gained <= i < gained + lost else "correct") for i in range(n)]

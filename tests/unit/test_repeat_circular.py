@@ -12,6 +12,7 @@ import pytest
 
 from tests.support import REPO, choice_items, write_dataset
 from tests.unit.test_plugin_levels import level_items
+from vsync_models.record import Record
 
 QUIET = ("-p", "no:cacheprovider", "--tb=no", "-q")
 ITEMS = 8
@@ -177,15 +178,23 @@ def test_time_items_are_asked_once_per_repeat_and_only_choices_are_rotated(bench
 
 
 def test_allure_attaches_every_raw_response_named_by_repeat_and_rotation():
-    from vsync_pytest.allure_report import raw_responses
+    base = {"id": "q", "outcome": "correct"}
 
-    rot = lambda text: {"raw_response": text}  # noqa: E731
+    def raw_responses(fields: dict) -> list[tuple[str, str]]:
+        return Record.from_json(base | fields).askings()
+
+    rot = lambda text: {"raw_response": text, "outcome": "correct"}  # noqa: E731
     assert raw_responses({"raw_response": "A"}) == [("raw response", "A")]
     assert raw_responses({"rotations": [rot("A"), rot("B")]}) == [
         ("raw response (rotation 0)", "A"),
         ("raw response (rotation 1)", "B"),
     ]
-    both = {"repeats": [{"rotations": [rot("A"), rot("B")]}, {"rotations": [rot("C"), rot("D")]}]}
+    both = {
+        "repeats": [
+            {"outcome": "correct", "rotations": [rot("A"), rot("B")]},
+            {"outcome": "correct", "rotations": [rot("C"), rot("D")]},
+        ]
+    }
     assert [name for name, _ in raw_responses(both)][1:3] == [
         "raw response (repeat 0, rotation 1)",
         "raw response (repeat 1, rotation 0)",

@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vsync_models.errors import ModelError
-from vsync_models.records import ReplayModel, read_records, run_record
+from vsync_models.record import Record, read_records
+from vsync_models.records import ReplayModel
 from vsync_models.repeats import format_repeats, pass_k_curves, repeats_warning, summarize_repeats
 from vsync_models.stats import pass_at_k, pass_hat_k
 from vsync_models.types import Modality, Request
@@ -56,18 +57,20 @@ def test_pass_k_curves_start_at_the_mean_accuracy_and_move_apart_with_k(rows):
     assert hat[-1] == pytest.approx(sum(all(r) for r in rows) / len(rows))
 
 
-def rec(item: str, outcomes: list[str], predictions: list[str], modality: str = "avt") -> dict:
-    return {
-        "id": item,
-        "level": 1,
-        "modality": modality,
-        "outcome": outcomes[0],
-        "repeats": [
-            {"repeat": i, "outcome": o, "prediction": p}
-            for i, (o, p) in enumerate(zip(outcomes, predictions, strict=True))
-        ],
-        "flaky": len(set(predictions)) > 1,
-    }
+def rec(item: str, outcomes: list[str], predictions: list[str], modality: str = "avt") -> Record:
+    return Record.from_json(
+        {
+            "id": item,
+            "level": 1,
+            "modality": modality,
+            "outcome": outcomes[0],
+            "repeats": [
+                {"repeat": i, "outcome": o, "prediction": p}
+                for i, (o, p) in enumerate(zip(outcomes, predictions, strict=True))
+            ],
+            "flaky": len(set(predictions)) > 1,
+        }
+    )
 
 
 def test_repeat_summary_mean_spread_pass_k_and_flaky_items():
@@ -89,18 +92,21 @@ def test_repeat_summary_mean_spread_pass_k_and_flaky_items():
     assert g.flaky == ("q2-avt",)
 
 
-def circular_rec(item: str, rounds: list[list[str]]) -> dict:
+def circular_rec(item: str, rounds: list[list[str]]) -> Record:
     """A --repeat --circular record: per repeat, the outcome of each rotation."""
     verdict = lambda outs: "error" if "error" in outs else "correct" if set(outs) == {"correct"} else "wrong"  # noqa: E731
-    return {
-        "id": item,
-        "level": 1,
-        "modality": "avt",
-        "repeats": [
-            {"repeat": i, "outcome": outs[0], "circular_outcome": verdict(outs), "rotations": []}
-            for i, outs in enumerate(rounds)
-        ],
-    }
+    return Record.from_json(
+        {
+            "id": item,
+            "level": 1,
+            "modality": "avt",
+            "outcome": rounds[0][0],
+            "repeats": [
+                {"repeat": i, "outcome": outs[0], "circular_outcome": verdict(outs), "rotations": []}
+                for i, outs in enumerate(rounds)
+            ],
+        }
+    )
 
 
 def test_a_circular_repeat_counts_only_when_every_rotation_is_right():
@@ -129,6 +135,12 @@ def test_repeats_of_a_greedy_or_deterministic_model_are_announced_as_identical()
 
 def request(item_id: str, options: tuple[str, ...] = ("A. x", "B. y"), repeat: int = 0) -> Request:
     return Request(item_id, 1, Modality.AVT, "P", "Q?", options, "", "", "", None, None, repeat=repeat)  # type: ignore[arg-type]
+
+
+def run_record(fields: dict, model: str, fingerprint: dict) -> Record:
+    return Record.from_json({"video_path": "", "question": "Q?", "correct_answer": "B", **fields}).for_run(
+        model, fingerprint
+    )
 
 
 def test_replay_answers_each_request_from_its_own_record(tmp_path):
@@ -164,9 +176,11 @@ def test_replay_answers_each_request_from_its_own_record(tmp_path):
         ),
     ]
     path = tmp_path / "r.records.jsonl"
-    path.write_text("".join(json.dumps(x) + "\n" for x in lines) + '{"torn', encoding="utf-8")
+    path.write_text("".join(x.dumps() + "\n" for x in lines) + '{"torn', encoding="utf-8")
     records = read_records([path])
-    assert len(records) == 2 and records[0]["decoding"] == {"temperature": 0.7}
+    assert len(records) == 2 and json.loads(path.read_text().splitlines()[0])["decoding"] == {
+        "temperature": 0.7
+    }
     replay = ReplayModel.from_records("m", records)
     assert replay.fingerprint() == {"temperature": 0.7, "model_name": "x"}
     assert replay.generate(request("q1")).text == "B"

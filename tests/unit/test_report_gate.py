@@ -13,6 +13,7 @@ from vsync_models.compare import RunInfo, save_baseline
 from vsync_models.evaluate import circular_verdict
 from vsync_models.gates import GateStatus
 from vsync_models.prompts import rotations
+from vsync_models.record import Record
 from vsync_models.types import Item, ItemResult, Modality, Outcome, Response
 
 
@@ -40,7 +41,7 @@ def baseline(bench: pytest.Pytester, wrong_before: range) -> str:
     for i in wrong_before:
         records[i]["outcome"] = "wrong"
     path = bench.path / "baseline.json"
-    save_baseline(path, records, RunInfo("constant", "x", "d", "y"))
+    save_baseline(path, [Record.from_json(r) for r in records], RunInfo("constant", "x", "d", "y"))
     return str(path)
 
 

@@ -14,6 +14,7 @@ import pytest
 from tests.support import REPO, choice_items, write_dataset
 from vsync_models.compare import RunInfo
 from vsync_models.gates import Count, CoverageRow
+from vsync_models.record import Record
 from vsync_models.stats import summarize
 from vsync_pytest.frame_strip import FrameStrips
 from vsync_pytest.html_render import (
@@ -127,7 +128,7 @@ def test_vsync_report_writes_summary_and_items_under_xdist(bench):
     assert "Which character said sentence 1?" in block and "B. the blue square" in block
     assert "expected <b>B</b>; extracted <b>A</b>" in block and "class=vs-bad>wrong<" in block
     assert "<details><summary>thinking (" in block and "<pre>Answer: A</pre>" in block
-    assert f"vs-strip {clip_class('clip1.mp4')}" in block
+    assert f"vs-strip {clip_class(str(bench.path / 'data' / 'level_1' / 'videos' / 'clip1.mp4'))}" in block
     assert "<audio controls preload=none src=../data/level_1/videos/clip1.mp4>" in block
 
 
@@ -158,7 +159,7 @@ def test_thinking_is_split_out_even_when_unclosed():
 
 
 def test_item_block_escapes_and_stays_small():
-    record = {
+    fields = {
         "id": "q1",
         "modality": "avt",
         "question": "Who said <b>hi</b>?",
@@ -173,23 +174,27 @@ def test_item_block_escapes_and_stays_small():
         "video_path": "v.mp4",
         "error": None,
     }
-    block = item_html(record, audio_src="v.mp4")
+    block = item_html(Record.from_json(fields), audio_src="v.mp4")
     assert "<script>" not in block and "&lt;b&gt;hi&lt;/b&gt;" in block
     assert "extracted <b>-</b>" in block and "6000 more characters" in block
-    record["raw_response"] = "B"
-    assert len(item_html(record, audio_src="../videos/clip_0001.mp4")) < 800  # x 1,000 items: < 1 MB
+    fields["raw_response"] = "B"
+    assert (
+        len(item_html(Record.from_json(fields), audio_src="../videos/clip_0001.mp4")) < 800
+    )  # x 1,000 items: < 1 MB
 
 
 def test_chart_is_well_formed_svg_with_one_bar_per_group():
     records = [
-        {
-            "id": f"q{i}",
-            "level": 1,
-            "modality": m,
-            "task": t,
-            "outcome": "correct" if i % 2 else "wrong",
-            "options": ["A. a", "B. b"],
-        }
+        Record.from_json(
+            {
+                "id": f"q{i}",
+                "level": 1,
+                "modality": m,
+                "task": t,
+                "outcome": "correct" if i % 2 else "wrong",
+                "options": ["A. a", "B. b"],
+            }
+        )
         for i in range(6)
         for m in ("avt", "vt", "at")
         for t in ("who_said", "when")

@@ -7,25 +7,28 @@ from datetime import datetime
 
 import pytest
 
+from vsync_models.record import Record
 from vsync_models.results import read_results, results_path, write_results
 from vsync_models.stats import Tally, tally_by
 
 
-def rec(i: int, outcome: str, modality: str = "avt", task: str | None = "who_said") -> dict:
-    return {
-        "id": f"q{i}",
-        "video_path": f"c{i}.mp4",
-        "question": "?",
-        "options": ["A. a", "B. b"],
-        "correct_answer": "A",
-        "prediction": {"correct": "A", "wrong": "B"}.get(outcome),
-        "raw_response": "",
-        "is_correct": outcome == "correct",
-        "modality": modality,
-        "level": 1,
-        "task": task,
-        "outcome": outcome,
-    }
+def rec(i: int, outcome: str, modality: str = "avt", task: str | None = "who_said") -> Record:
+    return Record.from_json(
+        {
+            "id": f"q{i}",
+            "video_path": f"c{i}.mp4",
+            "question": "?",
+            "options": ["A. a", "B. b"],
+            "correct_answer": "A",
+            "prediction": {"correct": "A", "wrong": "B"}.get(outcome),
+            "raw_response": "",
+            "is_correct": outcome == "correct",
+            "modality": modality,
+            "level": 1,
+            "task": task,
+            "outcome": outcome,
+        }
+    )
 
 
 def test_accuracy_excludes_errors_but_counts_unparseable():
@@ -40,8 +43,10 @@ def test_accuracy_excludes_errors_but_counts_unparseable():
 
 
 def test_tally_by_groups():
-    groups = tally_by([rec(1, "correct"), rec(2, "wrong", "vt"), rec(3, "correct", "vt")], "modality")
-    assert groups[("avt",)].accuracy == 100.0 and groups[("vt",)].accuracy == 50.0
+    groups = tally_by(
+        [rec(1, "correct"), rec(2, "wrong", "vt"), rec(3, "correct", "vt")], lambda r: r.modality
+    )
+    assert groups["avt"].accuracy == 100.0 and groups["vt"].accuracy == 50.0
 
 
 def test_results_paths_keep_the_original_name_for_avt(tmp_path):

@@ -18,6 +18,7 @@ from vsync_models.evaluate import Evaluator
 from vsync_models.media import MediaPreparer
 from vsync_models.models.av_sync import AVSyncModel
 from vsync_models.prompts import PromptSettings, prompt_settings, rotations
+from vsync_models.record import Record
 from vsync_models.synth.items import LETTERS
 from vsync_models.synth.timed_oracles import CHANCE
 from vsync_models.synth.timed_plan import plan_timed
@@ -125,8 +126,8 @@ def test_av_sync_picks_the_moment_from_the_media(tmp_path: Path) -> None:
 
 
 def test_first_yes_timing_reads_only_the_yes_no_items() -> None:
-    def rec(**fields: Any) -> dict[str, Any]:
-        return {"level": 3, "modality": "avt", "outcome": "correct", "group": "c1"} | fields
+    def rec(**fields: Any) -> Record:
+        return Record.from_json({"level": 3, "modality": "avt", "outcome": "correct", "group": "c1"} | fields)
 
     cuts = [
         rec(id=f"c1-{k}", answer_type="yesno", cut_s=float(k), answer=a, prediction=a)

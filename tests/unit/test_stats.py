@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vsync_models.record import Record
 from vsync_models.stats import (
     Tally,
     clustered_interval,
@@ -123,17 +124,19 @@ def test_bootstrap_resamples_whole_clips():
     assert paired_bootstrap(np.zeros((0, 2)), diff) is None
 
 
-def rec(i, modality, outcome, clip=None, task="who_said", **extra):
-    return {
-        "id": f"q{i}",
-        "level": 1,
-        "modality": modality,
-        "task": task,
-        "video_path": clip or f"c{i}.mp4",
-        "options": ["A. x", "B. y", "C. z", "D. w"],
-        "outcome": outcome,
-        **extra,
-    }
+def rec(i, modality, outcome, clip=None, task="who_said", **extra) -> Record:
+    return Record.from_json(
+        {
+            "id": f"q{i}",
+            "level": 1,
+            "modality": modality,
+            "task": task,
+            "video_path": clip or f"c{i}.mp4",
+            "options": ["A. x", "B. y", "C. z", "D. w"],
+            "outcome": outcome,
+            **extra,
+        }
+    )
 
 
 def test_synchrony_gain_uses_items_scored_in_all_three_modalities():
@@ -147,7 +150,7 @@ def test_synchrony_gain_uses_items_scored_in_all_three_modalities():
     gain = synchrony_gain(records)
     assert gain.n == 10 and gain.value == pytest.approx(1.0 - 0.5)
     assert gain.interval.low <= gain.value <= gain.interval.high
-    assert synchrony_gain([r for r in records if r["modality"] != "at"]) is None
+    assert synchrony_gain([r for r in records if r.modality != "at"]) is None
 
 
 def test_a_model_that_ignores_the_media_has_zero_gain():
@@ -176,6 +179,6 @@ def test_summarize_groups_ci_tasks_and_circular():
 
 def test_tally_by_counts_another_outcome_field():
     records = [rec(0, "avt", "correct", circular_outcome="wrong"), rec(1, "avt", "correct")]
-    assert tally_by(records, "modality")[("avt",)].correct == 2
-    circ = tally_by(records, "modality", outcome_field="circular_outcome")
-    assert circ[("avt",)] == Tally(wrong=1)
+    assert tally_by(records, lambda r: r.modality)["avt"].correct == 2
+    circ = tally_by(records, lambda r: r.modality, circular=True)
+    assert circ["avt"] == Tally(wrong=1)

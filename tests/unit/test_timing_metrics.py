@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from vsync_models.record import Record
 from vsync_models.stats import summarize
 from vsync_models.timing_metrics import GroundingMetrics, TurnMetrics, timing_metrics
 from vsync_pytest.reporting import format_summary
 
 
-def rec(**fields) -> dict:
+def rec(**fields) -> Record:
     base = {"level": 2, "modality": "avt", "outcome": "correct", "id": "x", "video_path": "c.mp4"}
-    return base | fields
+    return Record.from_json(base | fields)
 
 
 def test_grounding_metrics_count_unparseable_as_zero_iou_and_skip_it_in_mae() -> None:
@@ -33,9 +34,16 @@ def test_grounding_metrics_count_unparseable_as_zero_iou_and_skip_it_in_mae() ->
     assert (m.instants, m.parsed_instants, m.mae_s) == (3, 2, pytest.approx(0.6))
 
 
-def cut(group: str, t: float, answer: str, said: str | None, modality: str = "avt") -> dict:
+def cut(group: str, t: float, answer: str, said: str | None, modality: str = "avt", **extra) -> Record:
     return rec(
-        level=3, modality=modality, answer_type="yesno", group=group, cut_s=t, answer=answer, prediction=said
+        level=3,
+        modality=modality,
+        answer_type="yesno",
+        group=group,
+        cut_s=t,
+        answer=answer,
+        prediction=said,
+        **extra,
     )
 
 
@@ -65,8 +73,8 @@ def test_first_yes_timing_separates_interruption_latency_and_misses() -> None:
 def test_summary_shows_the_level_metrics_next_to_accuracy() -> None:
     records = [
         rec(id=1, answer_type="interval", iou=1.0, options=[]),
-        cut("a", 2.0, "yes", "yes") | {"id": 2},
-        cut("a", 2.0, "yes", "no", modality="vt") | {"id": 2, "outcome": "wrong"},
+        cut("a", 2.0, "yes", "yes", id=2),
+        cut("a", 2.0, "yes", "no", modality="vt", id=2, outcome="wrong"),
     ]
     lines = format_summary(summarize(records, n_boot=50))
     text = "\n".join(lines)
@@ -82,12 +90,15 @@ def test_the_cuts_of_one_clip_are_one_cluster() -> None:
         right = clip % 2 == 0  # a model that gets whole clips right or wrong
         for k in range(4):
             records.append(
-                cut(f"c{clip}", float(k), "yes", "yes" if right else "no")
-                | {
-                    "id": f"{clip}-{k}",
-                    "video_path": f"c{clip}_cut{k}.mp4",
-                    "outcome": "correct" if right else "wrong",
-                }
+                cut(
+                    f"c{clip}",
+                    float(k),
+                    "yes",
+                    "yes" if right else "no",
+                    id=f"{clip}-{k}",
+                    video_path=f"c{clip}_cut{k}.mp4",
+                    outcome="correct" if right else "wrong",
+                )
             )
     (group,) = summarize(records, n_boot=50).groups
     assert group.clustered is not None and group.clustered.clusters == 6 and group.clustered.design_effect > 1
