@@ -1,0 +1,54 @@
+"""The plugin is installed (a ``pytest11`` entry point), not loaded by a conftest.py: its options exist
+before pytest reads the command line, from any directory, whatever rootdir pytest picks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support import REPO, choice_items, write_dataset
+
+
+def _pytest(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHONPATH"))}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_pytest_help_in_an_unrelated_directory_lists_the_vsync_options(tmp_path: Path) -> None:
+    res = _pytest("--help", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "V-SYNC benchmark:" in res.stdout
+    for option in ("--model=NAME", "--dataset=PATH", "--config=YAML", "--concurrency=N", "--vsync-report"):
+        assert option in res.stdout
+    for ini in ("vsync_model", "vsync_config", "vsync_concurrency", "vsync_report"):
+        assert ini in res.stdout
+
+
+def test_paths_outside_the_checkout_given_space_separated(tmp_path: Path) -> None:
+    """``--dataset "<dir with a space>"`` and ``--config <file outside>``: pytest takes the option's
+    value for a test path and roots the run there, before any plugin is loaded; the run still finds
+    the project's tests and runs every item of the given dataset."""
+    outside = tmp_path / "my sets"
+    dataset = write_dataset(outside / "level_1", choice_items(3, task="who_said"))
+    reports, cache = tmp_path / "out reports", tmp_path / "cache"
+    config = outside / "vsync config.yaml"
+    config.write_text(
+        f"benchmark:\n  level1:\n    output_dir: {json.dumps(str(reports))}\n", encoding="utf-8"
+    )
+    args = ("-m", "level1 and avt", "--model", "random", "--dataset", str(dataset), "--config", str(config))
+    res = _pytest(*args, "--cache-dir", str(cache), "-p", "no:cacheprovider", "-q", "--tb=no", cwd=REPO)
+    assert "unrecognized arguments" not in res.stderr
+    assert res.returncode == 0, res.stdout + res.stderr
+    doc = json.loads((reports / "results_random_level1.json").read_text(encoding="utf-8"))
+    assert sorted(r["id"] for r in doc["results"]) == ["q000", "q001", "q002"]
