@@ -65,7 +65,6 @@ __all__ = [
     "OmniServerModel",
     "ServerLaunch",
     "audio_canary",
-    "describe_canary",
 ]
 
 PREFLIGHT_TIMEOUT_S = 10.0
@@ -510,18 +509,18 @@ class AudioCanary:
         return self.status == "passed"
 
     def to_record(self) -> dict[str, Any]:
+        """JSON-ready, for ``reports/audio_canary_<model>.json``."""
         return asdict(self)
 
-
-def describe_canary(record: dict[str, Any]) -> str:
-    """One line for the terminal, the HTML report and Allure: did audio reach the model, and how."""
-    line = (
-        f"{record['status']} (prompt tokens with audio {record.get('prompt_tokens_with_audio')}, "
-        f"without {record.get('prompt_tokens_without_audio')}, audio tokens {record.get('audio_tokens')})"
-    )
-    if record.get("audio_feed"):
-        line += f"; audio sent as {record['audio_feed']}"
-    return line
+    def describe(self) -> str:
+        """One line for the terminal, the HTML report and Allure: did audio reach the model, and how."""
+        line = (
+            f"{self.status} (prompt tokens with audio {self.prompt_tokens_with_audio}, "
+            f"without {self.prompt_tokens_without_audio}, audio tokens {self.audio_tokens})"
+        )
+        if self.audio_feed:
+            line += f"; audio sent as {self.audio_feed}"
+        return line
 
 
 CANARY_QUESTION = "Transcribe exactly what is said in this clip."
