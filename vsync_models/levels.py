@@ -5,10 +5,15 @@ number, its items, their prompts, what they may ask, and how its results files a
 levels a run loads (:func:`load_levels`):
 
 - ``--dataset PATH``: that dataset only, as the level its items declare (their ``level`` field,
-  else 1); the shipped and configured levels are not loaded beside it.
+  else 1); the shipped and configured levels are not loaded beside it. ``--video-dir`` is its
+  video directory, and is refused without it.
 - otherwise every level ``N`` whose dataset exists, from ``benchmark.levelN.dataset_path`` /
-  ``video_dir`` (default ``data/level_N``). A level whose *default* directory is absent is simply
-  not part of the run; one whose configured path is absent is an error, because the user asked for it.
+  ``video_dir`` (default ``data/level_N``). A level whose *default* directory is absent (level 1's
+  too) is simply not part of the run; one whose configured path is absent is an error, because the
+  user asked for it.
+
+What differs between levels is data (:data:`~vsync_models.dataset.LEVEL_ANSWER_TYPES`), never a
+test of the level's number outside the definitions.
 """
 
 from __future__ import annotations
