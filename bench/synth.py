@@ -44,7 +44,7 @@ def _time_av_sync(video_dir: Path, raw_items: list[dict]) -> list[tuple[str, str
     dataset = load_level1(video_dir / "dataset.json", video_dir=video_dir)
     rows = []
     for modality in (Modality.AVT, Modality.VT, Modality.AT):
-        evaluator = Evaluator(AVSyncModel(), PromptSettings(), MediaPreparer(video_dir / "prep"))
+        evaluator = Evaluator(AVSyncModel(), {1: PromptSettings()}, MediaPreparer(video_dir / "prep"))
         t = time.perf_counter()
         correct = sum(evaluator.evaluate(it, modality).outcome is Outcome.CORRECT for it in dataset)
         per_item = (time.perf_counter() - t) / len(dataset)

@@ -21,7 +21,19 @@ from typing import Any
 from vsync_models.errors import DatasetError
 from vsync_models.types import ANSWER_TYPES, Item
 
-__all__ = ["Dataset", "load_dataset", "load_level1", "probe_duration", "resolve_dataset_paths"]
+__all__ = [
+    "LEVEL_ANSWER_TYPES",
+    "Dataset",
+    "asks_times",
+    "load_dataset",
+    "load_level1",
+    "probe_duration",
+    "resolve_dataset_paths",
+]
+
+LEVEL_ANSWER_TYPES: dict[int, tuple[str, ...]] = {1: ("choice",), 2: ANSWER_TYPES, 3: ANSWER_TYPES}
+"""What each level's items may ask: level 1 is the original V-SYNC format, multiple choice only;
+levels 2 and 3 also ask for times (intervals, instants) and yes/no. The keys are the levels."""
 
 _OPTION_PREFIX = re.compile(r"^([A-Z])[.)]")
 _TASK_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -62,6 +74,12 @@ class Dataset:
     @property
     def tasks(self) -> list[str]:
         return sorted({it.task for it in self.items if it.task})
+
+
+def asks_times(level: int) -> bool:
+    """Whether a level's items may ask for times: then every prompt of the level states the clip's
+    length (``[CLIP]``), its choice items included, and its prompts default to answers in seconds."""
+    return "interval" in LEVEL_ANSWER_TYPES[level] or "instant" in LEVEL_ANSWER_TYPES[level]
 
 
 def resolve_dataset_paths(dataset: Path, video_dir: Path | None) -> tuple[Path, Path]:
@@ -153,8 +171,10 @@ def _check_entry(raw: Any, where: str, video_root: Path, level: int) -> tuple[li
         return problems, None
     if raw.get("level", level) != level:
         problems.append(f"{where}: level {raw['level']} item in a level-{level} dataset")
-    if level == 1 and not choice:
-        problems.append(f"{where}: level-1 items are multiple choice, got answer_type {answer_type!r}")
+    allowed = LEVEL_ANSWER_TYPES[level]
+    if answer_type not in allowed:
+        kinds = "multiple choice" if allowed == ("choice",) else "answer_type " + ", ".join(allowed)
+        problems.append(f"{where}: level-{level} items are {kinds}, got answer_type {answer_type!r}")
     if "duration" in raw and raw["duration"] <= 0:
         problems.append(f"{where}: duration must be > 0 seconds, got {raw['duration']!r}")
     signed = raw.get("signed", False)
@@ -305,14 +325,24 @@ def _parse_json(path: Path) -> Any:
         ) from None
 
 
+def _declared_level(data: list[Any], json_path: Path) -> int:
+    """The one level a dataset's items declare in their ``level`` field; 1 when none does."""
+    found = sorted({raw["level"] for raw in data if isinstance(raw, dict) and _is(raw.get("level"), (int,))})
+    if len(found) > 1:
+        levels = ", ".join(map(str, found))
+        raise DatasetError([f"{json_path}: items of levels {levels} in one dataset; a dataset is one level"])
+    return found[0] if found else 1
+
+
 def load_level1(path: Path, video_dir: Path | None = None) -> Dataset:
     """Load and validate a level-1 dataset; raise :class:`DatasetError` listing every problem."""
     return load_dataset(path, video_dir, level=1)
 
 
-def load_dataset(path: Path, video_dir: Path | None = None, level: int = 1) -> Dataset:
+def load_dataset(path: Path, video_dir: Path | None = None, level: int | None = 1) -> Dataset:
     """Load and validate a dataset of ``level``; raise :class:`DatasetError` listing every problem.
 
+    ``level=None``: the level the file's items declare (their ``level`` field), else 1.
     Level-2/3 items add ``answer_type`` and ``answer`` (see :func:`_check_truth`); their
     times are checked against ``duration``, or against the clip's header when it is absent.
     """
@@ -322,6 +352,12 @@ def load_dataset(path: Path, video_dir: Path | None = None, level: int = 1) -> D
         raise DatasetError(
             [f"{json_path}: top level must be a JSON array of items, got {type(data).__name__}"]
         )
+    from_file = level is None
+    if level is None:
+        level = _declared_level(data, json_path)
+    if level not in LEVEL_ANSWER_TYPES:
+        known = ", ".join(map(str, LEVEL_ANSWER_TYPES))
+        raise DatasetError([f"{json_path}: level {level} is not a V-SYNC level ({known})"])
     if not videos.is_dir():
         raise DatasetError([f"{json_path}: video directory not found: {videos}"])
     video_root = videos.resolve()
@@ -342,6 +378,17 @@ def load_dataset(path: Path, video_dir: Path | None = None, level: int = 1) -> D
                 first_seen[key] = index
         if item is not None:
             items.append(replace(item, source=str(json_path), index=index))
+    entries = [raw for raw in data if isinstance(raw, dict)]
+    if (
+        problems
+        and from_file
+        and not any("level" in raw for raw in entries)
+        and any(raw.get("answer_type", "choice") != "choice" for raw in entries)
+    ):
+        problems.append(
+            f"{json_path}: no item has a 'level' field, so the dataset was read as level {level}; "
+            'add "level": 2 or 3 to its items to run it as that level'
+        )
     if problems:
         raise DatasetError(problems)
     if not items:

@@ -8,7 +8,7 @@ Kept out of the plugin so it can be used (and tested) without pytest.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -30,7 +30,9 @@ class Evaluator:
     """Everything needed to score items against one model; one per process."""
 
     model: Model
-    prompts: PromptSettings
+    prompts: Mapping[int, PromptSettings]
+    """The prompt settings of each level the items come from (a run's :attr:`Level.prompts
+    <vsync_models.levels.Level.prompts>`): level 1's are the original's, levels 2/3 ask for times."""
     preparer: MediaPreparer
     cache: ResponseCache | None = None
     read_cache: bool = True
@@ -38,12 +40,13 @@ class Evaluator:
     request_delay_s: float = 0.0
     """The original's ``runtime.request_delay``: a pause before every real model call."""
     sleep: Any = time.sleep
-    level_prompts: dict[int, PromptSettings] | None = None
-    """Prompts of levels 2/3 (their answer formats differ); ``prompts`` serves any level not here."""
     scoring: ScoringSettings | None = None
 
     def evaluate(self, item: Item, modality: Modality, repeat: int = 0, rotation: int = 0) -> ItemResult:
-        prompts = (self.level_prompts or {}).get(item.level, self.prompts)
+        try:
+            prompts = self.prompts[item.level]
+        except KeyError:
+            raise ValueError(f"no prompt settings for level {item.level} (item {item.key!r})") from None
         request = build_request(item, modality, prompts, self.preparer)
         if repeat or rotation:
             request = replace(request, repeat=repeat, rotation=rotation)

@@ -1,39 +1,113 @@
-"""Which level-2/3 datasets a run loads, and the level-2 scoring thresholds, from the config.
+"""The levels a run asks (1, 2 and 3 alike), where each comes from, and the level-2 scoring thresholds.
 
-Level 1 keeps its own options (``--dataset``, ``--video-dir``); levels 2 and 3 come from
-``benchmark.levelN.dataset_path`` / ``video_dir``. A level whose *default* directory
-(``data/level_N``) is absent is simply not part of the run; one whose configured path is absent
-is an error, because the user asked for it.
+A :class:`Level` is one loaded dataset with everything the run needs to ask and report it: its
+number, its items, their prompts, what they may ask, and how its results files are named. Which
+levels a run loads (:func:`load_levels`):
+
+- ``--dataset PATH``: that dataset only, as the level its items declare (their ``level`` field,
+  else 1); the shipped and configured levels are not loaded beside it. ``--video-dir`` is its
+  video directory, and is refused without it.
+- otherwise every level ``N`` whose dataset exists, from ``benchmark.levelN.dataset_path`` /
+  ``video_dir`` (default ``data/level_N``). A level whose *default* directory is absent (level 1's
+  too) is simply not part of the run; one whose configured path is absent is an error, because the
+  user asked for it.
+
+What differs between levels is data (:data:`~vsync_models.dataset.LEVEL_ANSWER_TYPES`), never a
+test of the level's number outside the definitions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from vsync_models.config import Config
-from vsync_models.dataset import Dataset, load_dataset, resolve_dataset_paths
+from vsync_models.dataset import LEVEL_ANSWER_TYPES, Dataset, asks_times, load_dataset, resolve_dataset_paths
 from vsync_models.errors import ConfigError, DatasetError
+from vsync_models.prompts import PromptSettings, prompt_settings
 from vsync_models.scoring import DEFAULT_IOU_THRESHOLD, DEFAULT_TOLERANCE_S, ScoringSettings
+from vsync_models.types import Item
 
-__all__ = ["TIMED_LEVELS", "load_timed_levels", "scoring_settings"]
+__all__ = ["LEVELS", "Level", "load_levels", "make_level", "scoring_settings"]
 
-TIMED_LEVELS = (2, 3)
+LEVELS = tuple(LEVEL_ANSWER_TYPES)
+"""Every level V-SYNC knows, in run order."""
 
 
-def load_timed_levels(config: Config, resolve: Callable[[str], Path]) -> tuple[Dataset, ...]:
-    """Load and validate every level-2/3 dataset that exists; problems of all levels at once."""
-    loaded: list[Dataset] = []
+@dataclass(frozen=True)
+class Level:
+    """One level of a run: its loaded dataset, the prompts its items get, its results files' names."""
+
+    number: int
+    dataset: Dataset
+    prompts: PromptSettings
+    """Resolved for the run's model (``models.<name>.user_prompt`` beats the level's)."""
+    output_pattern: str | None = None
+    """``benchmark.levelN.output_pattern``; ``None``: the default ``results_{model}_level{level}.json``."""
+
+    def __post_init__(self) -> None:
+        if self.dataset.level != self.number:  # pragma: no cover - a programming error
+            raise ValueError(f"level {self.number} given a level-{self.dataset.level} dataset")
+
+    @property
+    def video_dir(self) -> Path:
+        """The directory the items' ``video_path`` values are relative to (resolved)."""
+        return self.dataset.video_dir
+
+    @property
+    def answer_types(self) -> tuple[str, ...]:
+        """What this level's items may ask (level 1: ``choice`` only)."""
+        return LEVEL_ANSWER_TYPES[self.number]
+
+    @property
+    def states_duration(self) -> bool:
+        """Whether its prompts state the clip's length (levels that ask for times)."""
+        return asks_times(self.number)
+
+    def __iter__(self) -> Iterator[Item]:
+        return iter(self.dataset)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+
+def make_level(config: Config, dataset: Dataset, model_name: str) -> Level:
+    """The level of ``dataset``, with its prompts for ``model_name`` and its output pattern from the config."""
+    n = dataset.level
+    return Level(n, dataset, prompt_settings(config, n, model_name), config.level(n).output_pattern)
+
+
+def load_levels(
+    config: Config,
+    resolve: Callable[[str], Path],
+    model_name: str = "",
+    dataset: Path | None = None,
+    video_dir: Path | None = None,
+) -> tuple[Level, ...]:
+    """Load and validate the run's levels (see the module docstring); problems of all levels at once.
+
+    ``resolve`` turns a config or default path into an absolute one; ``dataset`` and ``video_dir``
+    (``--dataset``, ``--video-dir``) are already absolute.
+    """
+    if dataset is not None:
+        return (make_level(config, load_dataset(dataset, video_dir, level=None), model_name),)
+    if video_dir is not None:
+        raise ConfigError(
+            "--video-dir is the video directory of --dataset PATH; give both "
+            "(the configured levels take benchmark.levelN.video_dir)"
+        )
+    loaded: list[Level] = []
     problems: list[str] = []
-    for level in TIMED_LEVELS:
+    for level in LEVELS:
         lvl = config.level(level)
         path = resolve(lvl.dataset_path or f"data/level_{level}")
-        video_dir = resolve(lvl.video_dir) if lvl.video_dir else None
-        json_path, _ = resolve_dataset_paths(path, video_dir)
+        videos = resolve(lvl.video_dir) if lvl.video_dir else None
+        json_path, _ = resolve_dataset_paths(path, videos)
         if not json_path.is_file() and lvl.dataset_path is None:
             continue
         try:
-            loaded.append(load_dataset(path, video_dir, level=level))
+            loaded.append(make_level(config, load_dataset(path, videos, level=level), model_name))
         except DatasetError as exc:
             problems.extend(exc.problems)
     if problems:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from vsync_models.config import DEFAULT_ANSWER_FORMAT, DEFAULT_SYSTEM_PROMPT, DEFAULT_USER_PROMPT, Config
+from vsync_models.dataset import asks_times
 from vsync_models.media import MediaPreparer, MediaView
 from vsync_models.types import Item, Modality, Request
 
@@ -60,24 +61,26 @@ class PromptSettings:
 
 
 def prompt_settings(config: Config, level: int, model_name: str) -> PromptSettings:
-    """Resolve prompts as the original did: ``models.<name>.user_prompt`` beats the level's."""
+    """Resolve a level's prompts as the original did: ``models.<name>.user_prompt`` beats the level's.
+
+    A level that asks for times (:func:`~vsync_models.dataset.asks_times`) defaults to a system
+    prompt about seconds and an answer format per answer type, which its ``answer_format`` replaces;
+    a multiple-choice level keeps the original's texts (``prompts.answer_format``).
+    """
     lvl = config.level(level)
     model_user = config.models.get(model_name, {}).get("user_prompt")
-    if level != 1:
-        user = next((p for p in (model_user, lvl.user_prompt) if isinstance(p, str)), DEFAULT_USER_PROMPT)
-        return PromptSettings(
-            system_prompt=lvl.system_prompt if lvl.system_prompt is not None else TIMED_SYSTEM_PROMPT,
-            user_prompt=user,
-            answer_format=lvl.answer_format or config.answer_format or DEFAULT_ANSWER_FORMAT,
-            typed_formats={} if lvl.answer_format else dict(TIMED_ANSWER_FORMATS),
-        )
+    user = next((p for p in (model_user, lvl.user_prompt) if isinstance(p, str)), DEFAULT_USER_PROMPT)
+    if asks_times(level):
+        system, typed = TIMED_SYSTEM_PROMPT, {} if lvl.answer_format else dict(TIMED_ANSWER_FORMATS)
+        answer_format = lvl.answer_format or config.answer_format or DEFAULT_ANSWER_FORMAT
+    else:
+        system, typed = DEFAULT_SYSTEM_PROMPT, {}
+        answer_format = config.answer_format if config.answer_format is not None else DEFAULT_ANSWER_FORMAT
     return PromptSettings(
-        system_prompt=lvl.system_prompt if lvl.system_prompt is not None else DEFAULT_SYSTEM_PROMPT,
-        user_prompt=next(
-            (p for p in (model_user, lvl.user_prompt) if isinstance(p, str)),
-            DEFAULT_USER_PROMPT,
-        ),
-        answer_format=config.answer_format if config.answer_format is not None else DEFAULT_ANSWER_FORMAT,
+        system_prompt=lvl.system_prompt if lvl.system_prompt is not None else system,
+        user_prompt=user,
+        answer_format=answer_format,
+        typed_formats=typed,
     )
 
 
@@ -117,11 +120,12 @@ def build_request(
     it is withheld exactly when the audio track is."""
     asr = item.asr_content if modality.sees_audio and item.asr_content else None
     form = "signed_instant" if item.signed else item.answer_type
+    duration = item.duration if asks_times(item.level) else None  # a letters-only level states none
     return Request(
         item_id=item.key,
         level=item.level,
         modality=modality,
-        prompt=assemble_prompt(item.options, asr, settings, form, item.duration if item.level != 1 else None),
+        prompt=assemble_prompt(item.options, asr, settings, form, duration),
         question=item.question,
         options=item.options,
         system_prompt=settings.system_prompt,
@@ -130,7 +134,7 @@ def build_request(
         asr_text=asr,
         media=MediaView(item.video_file, modality, preparer),
         answer_type=item.answer_type,
-        duration_s=item.duration if item.level != 1 else None,
+        duration_s=duration,
     )
 
 

@@ -35,7 +35,7 @@ def preparer(tmp_path_factory: pytest.TempPathFactory) -> MediaPreparer:
 
 
 def _accuracy(model: Model, data: Dataset, modality: Modality, preparer: MediaPreparer) -> tuple[float, dict]:
-    evaluator = Evaluator(model=model, prompts=PromptSettings(), preparer=preparer)
+    evaluator = Evaluator(model=model, prompts={1: PromptSettings()}, preparer=preparer)
     outcomes: dict[Outcome, int] = {}
     for item in data:
         result = evaluator.evaluate(item, modality)

@@ -10,7 +10,8 @@ from tests.support import REPO, write_dataset
 from vsync_models.config import Config, LevelConfig, load_config
 from vsync_models.dataset import load_dataset, probe_duration
 from vsync_models.errors import ConfigError, DatasetError
-from vsync_models.levels import load_timed_levels, scoring_settings
+from vsync_models.levels import load_levels, scoring_settings
+from vsync_models.prompts import prompt_settings
 
 
 def timed(i: int, **fields) -> dict:
@@ -24,6 +25,16 @@ def timed(i: int, **fields) -> dict:
     }
     item.update(fields)
     return item
+
+
+def choice(i: int) -> dict:
+    return {
+        "id": f"c{i}",
+        "video_path": "clip.mp4",
+        "question": "Which character said it?",
+        "options": ["A. x", "B. y"],
+        "correct_answer": "A",
+    }
 
 
 def test_each_answer_type_loads_with_its_typed_truth(tmp_path: Path) -> None:
@@ -129,11 +140,63 @@ def test_unreadable_clip_without_duration_is_a_problem(tmp_path: Path) -> None:
 
 def test_levels_load_when_present_and_configured_paths_must_exist(tmp_path: Path) -> None:
     write_dataset(tmp_path / "data" / "level_3", [timed(0, answer_type="yesno", answer="no")])
-    loaded = load_timed_levels(Config(), lambda v: tmp_path / v)
-    assert [d.level for d in loaded] == [3]  # level 2's default directory is absent: not run
+    loaded = load_levels(Config(), lambda v: tmp_path / v)
+    assert [lv.number for lv in loaded] == [3]  # levels 1 and 2: default directories absent, not run
     missing = Config(levels={2: LevelConfig(dataset_path="elsewhere/level_2")})
     with pytest.raises(DatasetError, match="dataset file not found"):
-        load_timed_levels(missing, lambda v: tmp_path / v)
+        load_levels(missing, lambda v: tmp_path / v)
+    assert load_levels(Config(), lambda v: tmp_path / "empty" / v) == ()  # no data at all: no levels
+
+
+def test_every_level_is_one_kind_of_object(tmp_path: Path) -> None:
+    write_dataset(tmp_path / "data" / "level_1", [choice(0)])
+    write_dataset(tmp_path / "data" / "level_2", [timed(0, level=2)])
+    cfg = Config(levels={2: LevelConfig(output_pattern="l2_{model}.json")})
+    one, two = load_levels(cfg, lambda v: tmp_path / v, "m")
+    assert (one.number, one.answer_types, one.states_duration, one.output_pattern) == (
+        1,
+        ("choice",),
+        False,
+        None,
+    )
+    assert (two.number, two.states_duration, two.output_pattern) == (2, True, "l2_{model}.json")
+    assert "interval" in two.answer_types
+    assert one.prompts == prompt_settings(cfg, 1, "m") and two.prompts == prompt_settings(cfg, 2, "m")
+    assert one.video_dir == (tmp_path / "data" / "level_1" / "videos").resolve() and len(two) == 1
+
+
+def test_a_given_dataset_runs_alone_as_the_level_its_items_declare(tmp_path: Path) -> None:
+    write_dataset(tmp_path / "data" / "level_1", [choice(0)])  # shipped levels: not loaded beside it
+    resolve = lambda v: tmp_path / v  # noqa: E731
+    mine = write_dataset(tmp_path / "mine", [timed(0, level=2), timed(1, level=2)])
+    (level,) = load_levels(Config(), resolve, "m", dataset=mine)
+    assert (level.number, len(level), level.dataset.path) == (2, 2, mine / "dataset.json")
+    plain = write_dataset(tmp_path / "plain", [choice(0)])
+    assert [lv.number for lv in load_levels(Config(), resolve, "m", dataset=plain)] == [1]
+    videos = tmp_path / "clips"
+    videos.mkdir()
+    (videos / "clip.mp4").write_bytes(b"x")
+    (level,) = load_levels(Config(), resolve, dataset=plain / "dataset.json", video_dir=videos)
+    assert level.video_dir == videos.resolve()
+
+
+def test_a_given_dataset_declares_one_known_level(tmp_path: Path) -> None:
+    resolve = lambda v: tmp_path / v  # noqa: E731
+    mixed = write_dataset(
+        tmp_path / "mixed", [timed(0, level=2), timed(1, level=3, answer_type="instant", answer=1)]
+    )
+    with pytest.raises(DatasetError, match="items of levels 2, 3 in one dataset"):
+        load_levels(Config(), resolve, dataset=mixed)
+    unknown = write_dataset(tmp_path / "unknown", [timed(0, level=4)])
+    with pytest.raises(DatasetError, match="level 4 is not a V-SYNC level"):
+        load_levels(Config(), resolve, dataset=unknown)
+    undeclared = write_dataset(tmp_path / "undeclared", [timed(0)])
+    with pytest.raises(DatasetError) as info:
+        load_levels(Config(), resolve, dataset=undeclared)
+    assert "level-1 items are multiple choice" in info.value.problems[0]
+    assert 'read as level 1; add "level": 2 or 3' in info.value.problems[-1]
+    with pytest.raises(ConfigError, match="--video-dir is the video directory of --dataset"):
+        load_levels(Config(), resolve, video_dir=tmp_path)
 
 
 def test_scoring_thresholds_come_from_the_config(tmp_path: Path) -> None:

@@ -4,10 +4,11 @@ results file, level metrics in the summary, CircularEval only where there are op
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
-from tests.support import REPO, write_dataset
+from tests.support import REPO, choice_items, write_dataset
 
 
 def level_items(level: int) -> list[dict]:
@@ -129,3 +130,58 @@ def test_an_invalid_level_dataset_stops_the_run(levels: pytest.Pytester) -> None
     res = levels.runpytest("--model", "constant")
     assert res.ret == pytest.ExitCode.USAGE_ERROR
     res.stderr.fnmatch_lines(["*item 0 (id='l2-0'): answer interval must have start < end*"])
+
+
+def test_the_header_names_every_level_loaded(levels: pytest.Pytester) -> None:
+    res = levels.runpytest("--collect-only", "--model", "constant")
+    res.stdout.fnmatch_lines(
+        [
+            "vsync: model=constant levels=1,2,3 modalities=avt,vt,at",
+            f"vsync: level 1 dataset={levels.path / 'data' / 'level_1' / 'dataset.json'} items=8",
+            f"vsync: level 2 dataset={levels.path / 'data' / 'level_2' / 'dataset.json'} items=3",
+            f"vsync: level 3 dataset={levels.path / 'data' / 'level_3' / 'dataset.json'} items=4",
+        ]
+    )
+
+
+def test_a_dataset_run_runs_that_dataset_only(levels: pytest.Pytester) -> None:
+    write_dataset(levels.path / "mine", choice_items(3))  # no 'level' field: level 1
+    res = levels.runpytest("--model", "constant", "--dataset", "mine")
+    outcomes = res.parseoutcomes()
+    assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 9  # 3 items x 3 modalities, no more
+    assert outcomes.get("deselected") == 2  # test_level2.py and test_level3.py: no level 2 or 3 here
+    res.stdout.fnmatch_lines(["vsync: model=constant levels=1 (--dataset) modalities=avt,vt,at"])
+    assert "vsync: level 2" not in res.stdout.str() and "vsync: level 3" not in res.stdout.str()
+    assert sorted(p.name for p in (levels.path / "reports").glob("*.json")) == [
+        "results_constant_level1.json",
+        "results_constant_level1_at.json",
+        "results_constant_level1_vt.json",
+    ]
+
+
+def test_a_level_two_dataset_given_to_dataset_runs_as_level_two(levels: pytest.Pytester) -> None:
+    mine = [dict(item, level=2) for item in level_items(2)]
+    write_dataset(levels.path / "mine", mine)
+    res = levels.runpytest("--collect-only", "-q", "--model", "constant", "--dataset", "mine")
+    ids = [line for line in res.outlines if "::test_item[" in line]
+    assert ids == [
+        f"tests/test_level2.py::test_item[l2-{i}-{m}]" for i in range(3) for m in ("avt", "vt", "at")
+    ]
+
+
+def test_without_any_data_only_a_model_run_is_refused(bench: pytest.Pytester) -> None:
+    shutil.rmtree(bench.path / "data")
+    (bench.path / "tests" / "test_level1.py").unlink()
+    (bench.path / "tests" / "test_other.py").write_text("def test_other():\n    pass\n", encoding="utf-8")
+    res = bench.runpytest()  # e.g. another project, with the plugin installed
+    res.assert_outcomes(passed=1)
+    res.stdout.fnmatch_lines(["vsync: model=none * levels=none *", "vsync: no dataset found*"])
+    res = bench.runpytest("--model", "constant")
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    res.stderr.fnmatch_lines(["*no dataset to run: none of data/level_1, data/level_2, data/level_3*"])
+
+
+def test_video_dir_goes_with_dataset(bench: pytest.Pytester) -> None:
+    res = bench.runpytest("--model", "constant", "--video-dir", "data/level_1/videos")
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    res.stderr.fnmatch_lines(["*--video-dir is the video directory of --dataset PATH*"])

@@ -187,7 +187,7 @@ def test_the_evaluator_scores_tiny_answers_without_infrastructure_errors(qwen25,
     model = OmniServerModel("qwen2_5_omni", qwen25.base_url, max_tokens=4)
     cache = ResponseCache(tmp_path / "responses.sqlite")
     evaluator = Evaluator(
-        model=model, prompts=PromptSettings(), preparer=MediaPreparer(tmp_path / "media"), cache=cache
+        model=model, prompts={1: PromptSettings()}, preparer=MediaPreparer(tmp_path / "media"), cache=cache
     )
     results = [evaluator.evaluate(item, modality) for item in items for modality in Modality]
     assert all(r.outcome is not Outcome.ERROR for r in results), [r.response.error for r in results]

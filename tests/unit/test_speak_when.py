@@ -17,7 +17,7 @@ from vsync_models.dataset import load_dataset
 from vsync_models.evaluate import Evaluator
 from vsync_models.media import MediaPreparer
 from vsync_models.models.av_sync import AVSyncModel
-from vsync_models.prompts import PromptSettings, prompt_settings, rotations
+from vsync_models.prompts import prompt_settings, rotations
 from vsync_models.record import Record
 from vsync_models.synth.items import LETTERS
 from vsync_models.synth.timed_oracles import CHANCE
@@ -109,10 +109,7 @@ def test_the_oracles_catch_a_biased_position() -> None:
 def test_av_sync_picks_the_moment_from_the_media(tmp_path: Path) -> None:
     data = load_dataset(DATA[3], level=3)
     evaluator = Evaluator(
-        AVSyncModel(),
-        PromptSettings(),
-        MediaPreparer(tmp_path),
-        level_prompts={3: prompt_settings(Config(), 3, "av_sync")},
+        AVSyncModel(), {3: prompt_settings(Config(), 3, "av_sync")}, MediaPreparer(tmp_path)
     )
     sample = [it for it in data.items if it.task == "speak_when"][:6]
     assert len({it.correct_answer for it in sample}) > 1

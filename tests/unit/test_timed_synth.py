@@ -17,7 +17,6 @@ from vsync_models.dataset import load_dataset
 from vsync_models.evaluate import Evaluator
 from vsync_models.media import MediaPreparer
 from vsync_models.models.av_sync import AVSyncModel
-from vsync_models.prompts import PromptSettings
 from vsync_models.synth.layout import ROSTER
 from vsync_models.synth.measure import decode, eye_changes, prop_change_frames
 from vsync_models.synth.props import EVENT_KINDS
@@ -215,10 +214,7 @@ def test_av_sync_answers_from_the_media(level: int, tmp_path: Path) -> None:
     from vsync_models.prompts import prompt_settings
 
     evaluator = Evaluator(
-        AVSyncModel(),
-        PromptSettings(),
-        MediaPreparer(tmp_path),
-        level_prompts={level: prompt_settings(Config(), level, "av_sync")},
+        AVSyncModel(), {level: prompt_settings(Config(), level, "av_sync")}, MediaPreparer(tmp_path)
     )
     sample = data.items[:12]
     avt = [evaluator.evaluate(it, Modality.AVT) for it in sample]
@@ -313,10 +309,7 @@ def test_av_sync_measures_event_offsets(tmp_path: Path) -> None:
 
     data = load_dataset(DATA[2], level=2)
     evaluator = Evaluator(
-        AVSyncModel(),
-        PromptSettings(),
-        MediaPreparer(tmp_path),
-        level_prompts={2: prompt_settings(Config(), 2, "av_sync")},
+        AVSyncModel(), {2: prompt_settings(Config(), 2, "av_sync")}, MediaPreparer(tmp_path)
     )
     offsets = [it for it in data.items if it.task == "event_offset"]
     sample = offsets[:: len(offsets) // 8][:8]
