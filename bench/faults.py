@@ -30,7 +30,7 @@ from collections import Counter
 from pathlib import Path
 
 from vsync_models.record import Record
-from vsync_models.reliability import format_reliability, reliability
+from vsync_models.report.reliability import format_reliability, reliability
 from vsync_models.standin import spawn
 from vsync_models.types import Outcome
 

@@ -18,11 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from vsync_models.dataset import load_level1
-from vsync_models.evaluate import Evaluator
-from vsync_models.media import MediaPreparer
+from vsync_models.data.dataset import load_level1
+from vsync_models.data.media import MediaPreparer
+from vsync_models.data.prompts import PromptSettings
 from vsync_models.models.av_sync import AVSyncModel
-from vsync_models.prompts import PromptSettings
+from vsync_models.run.evaluate import Evaluator
 from vsync_models.synth.items import build_items
 from vsync_models.synth.level1 import render_clip
 from vsync_models.synth.measure import decode

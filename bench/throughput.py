@@ -40,10 +40,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vsync_models.dataset import load_level1  # noqa: E402
-from vsync_models.media import MediaPreparer  # noqa: E402
+from vsync_models.data.dataset import load_level1  # noqa: E402
+from vsync_models.data.media import MediaPreparer  # noqa: E402
+from vsync_models.data.prompts import PromptSettings, build_request  # noqa: E402
 from vsync_models.models.openai_compat import OpenAICompatModel  # noqa: E402
-from vsync_models.prompts import PromptSettings, build_request  # noqa: E402
 from vsync_models.standin import StandIn  # noqa: E402
 from vsync_models.types import Modality  # noqa: E402
 

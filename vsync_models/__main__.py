@@ -14,9 +14,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from vsync_models.compare import compare_runs, format_comparison, load_run
-from vsync_models.gates import GateStatus
-from vsync_models.stats import DEFAULT_SEED
+from vsync_models.report.compare import compare_runs, format_comparison, load_run
+from vsync_models.report.gates import GateStatus
+from vsync_models.report.stats import DEFAULT_SEED
 
 
 def _parser() -> argparse.ArgumentParser:

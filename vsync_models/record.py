@@ -3,7 +3,7 @@
     ItemResult(s) ──Record.of / circular / repeated──▶ Record ──▶ terminal · results JSON · records JSONL
                                                               · HTML · Allure · JUnit · compare · gates · rescore
 
-A :class:`Record` is built once, where the answer is scored (:func:`vsync_models.evaluate.evaluate_case`),
+A :class:`Record` is built once, where the answer is scored (:func:`vsync_models.run.evaluate.evaluate_case`),
 travels from an xdist worker to the controller as JSON, and is written to the results file and
 the records file. This module is the only place that turns a record into JSON and back
 (:meth:`Record.to_json`, :meth:`Record.from_json`); every other module reads attributes.

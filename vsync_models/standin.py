@@ -1,5 +1,8 @@
 """A stand-in OpenAI-compatible model server on loopback: latency, a concurrency limit, and faults.
 
+It ships in the package (not under ``tests/``) because ``bench/`` and users measure the harness with
+it: throughput, overhead and fault recovery, on any machine, with no model and no GPU.
+
     python -m vsync_models.standin --port 0 --ready-file ready.json --log requests.jsonl \\
         --rate 500=0.2 --rate reset=0.05 --seed 0 --kill-after 150 --latency 0.2 --jitter 0.05
 

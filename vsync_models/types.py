@@ -88,7 +88,7 @@ class Frame:
 
 
 class Media(Protocol):
-    """What a request may see of its clip; :class:`vsync_models.media.MediaView` is the one the
+    """What a request may see of its clip; :class:`vsync_models.data.media.MediaView` is the one the
     harness builds. A method whose stream the modality withholds raises ``ModalityViolation``,
     so an adapter cannot leak audio into ``vt`` or frames into ``at`` by mistake."""
 
@@ -176,7 +176,7 @@ class Item:
 
 @dataclass(frozen=True)
 class Request:
-    """Everything one model call may see. Built only by :func:`vsync_models.prompts.build_request`,
+    """Everything one model call may see. Built only by :func:`vsync_models.data.prompts.build_request`,
     which is the single place that enforces what each modality withholds."""
 
     item_id: str

@@ -10,7 +10,7 @@ __all__ = ["project_dir"]
 
 
 def project_dir(config: pytest.Config) -> Path:
-    """Where ``config/``, ``data/``, ``reports/`` and ``tests/unit`` are: the directory of pytest's
+    """Where ``config/``, ``data/``, ``reports/`` and the project's own tests are: the directory of pytest's
     ini file (the project's ``pyproject.toml``), else the directory pytest was started in.
 
     Not pytest's rootdir as such: pytest picks the rootdir before any plugin's options are known,

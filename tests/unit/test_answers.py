@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vsync_models.answers import extract_choice
+from vsync_models.scoring.answers import extract_choice
 from vsync_models.types import Answer
 
 SHAPES = ["A. the red circle", "B. the blue square", "C. the green triangle", "D. the yellow star"]

@@ -8,13 +8,13 @@ from pathlib import Path
 import av
 import pytest
 
-from vsync_models.dataset import Dataset, load_level1
+from vsync_models.data.dataset import Dataset, load_level1
+from vsync_models.data.media import MediaPreparer
+from vsync_models.data.prompts import PromptSettings, build_request
 from vsync_models.errors import ModalityViolation
-from vsync_models.evaluate import Evaluator
-from vsync_models.media import MediaPreparer
 from vsync_models.models.av_sync import AVSyncModel
 from vsync_models.models.base import Model, ask
-from vsync_models.prompts import PromptSettings, build_request
+from vsync_models.run.evaluate import Evaluator
 from vsync_models.synth import level1
 from vsync_models.types import Modality, Outcome
 

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from vsync_models.cache import ResponseCache, cache_key
+from vsync_models.run.cache import ResponseCache, cache_key
 from vsync_models.types import Modality, Response
 
 
@@ -84,7 +84,7 @@ def test_killed_writer_keeps_every_committed_answer(tmp_path):
         import sys, time
         sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
         from types import SimpleNamespace
-        from vsync_models.cache import ResponseCache
+        from vsync_models.run.cache import ResponseCache
         from vsync_models.types import Modality, Response
         cache = ResponseCache(__import__("pathlib").Path({str(path)!r}))
         for i in range(100000):

@@ -8,7 +8,8 @@ from datetime import datetime
 import pytest
 
 from vsync_models.__main__ import main
-from vsync_models.compare import (
+from vsync_models.record import Record
+from vsync_models.report.compare import (
     RunInfo,
     compare_runs,
     format_comparison,
@@ -17,8 +18,7 @@ from vsync_models.compare import (
     save_baseline,
     stable_hash,
 )
-from vsync_models.record import Record
-from vsync_models.results import write_results
+from vsync_models.report.results import write_results
 
 INFO = RunInfo(model="m", config_hash="c0ffee", dataset="d.json", dataset_hash="da7a")
 

@@ -81,7 +81,7 @@ def test_default_prompt_is_the_original():
 
 def test_shipped_example_config_loads_and_matches_the_defaults():
     from tests.support import REPO
-    from vsync_models.prompts import PromptSettings, prompt_settings
+    from vsync_models.data.prompts import PromptSettings, prompt_settings
 
     cfg = load_config(REPO / "config" / "config.example.yaml", environ={})
     assert prompt_settings(cfg, 1, "random") == PromptSettings()

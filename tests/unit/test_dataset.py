@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vsync_models.dataset import load_level1, resolve_dataset_paths
+from vsync_models.data.dataset import load_level1, resolve_dataset_paths
 from vsync_models.errors import DatasetError
 
 

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.tiny_omni import make_clip
+from tests.standins.tiny_omni import make_clip
+from vsync_models.data.media import MediaPreparer
+from vsync_models.data.prompts import PromptSettings, build_request
 from vsync_models.errors import ModelError
-from vsync_models.media import MediaPreparer
 from vsync_models.models.base import ask
 from vsync_models.models.omni_server import OmniServerModel
 from vsync_models.models.openai_compat import OpenAICompatModel
 from vsync_models.models.retry import RetryPolicy
-from vsync_models.prompts import PromptSettings, build_request
 from vsync_models.standin import FaultPlan, StandIn
 from vsync_models.types import Item, Modality
 

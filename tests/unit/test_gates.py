@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vsync_models.gates import (
+from vsync_models.report.gates import (
     CaseKey,
     GateStatus,
     Thresholds,

@@ -25,15 +25,15 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request as WzRequest
 from werkzeug import Response
 
-from tests.unit.tiny_omni import make_clip
+from tests.standins.tiny_omni import make_clip
 from vsync_models.config import load_config
+from vsync_models.data.media import MediaPreparer
+from vsync_models.data.prompts import PromptSettings, build_request
 from vsync_models.errors import ConfigError, ModelRequestError, ModelUnavailable
-from vsync_models.media import MediaPreparer
 from vsync_models.models.base import ask
 from vsync_models.models.gemini import GeminiModel
 from vsync_models.models.openai_compat import OpenAICompatModel
 from vsync_models.models.registry import build_model
-from vsync_models.prompts import PromptSettings, build_request
 from vsync_models.types import Item, Modality
 
 pytest.importorskip("google.genai", reason="google-genai is the [gemini] extra (also in [dev])")

@@ -1,9 +1,9 @@
-"""The in-flight hand-over between xdist workers (vsync_models.handoff), without xdist: two Handoff
+"""The in-flight hand-over between xdist workers (vsync_models.run.handoff), without xdist: two Handoff
 objects with different pids stand for the worker that loses an item and the one that takes it."""
 
 from __future__ import annotations
 
-from vsync_models.handoff import Handoff
+from vsync_models.run.handoff import Handoff
 
 
 def pair(tmp_path, alive=lambda pid: True):

@@ -13,8 +13,8 @@ import shutil
 
 import pytest
 
-from tests.unit.tiny_omni import make_clip
-from vsync_models.dataset import load_level1
+from tests.standins.tiny_omni import make_clip
+from vsync_models.data.dataset import load_level1
 from vsync_models.errors import DatasetError
 from vsync_models.serve.launch import probe_health
 from vsync_models.standin import StandIn

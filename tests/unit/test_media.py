@@ -16,9 +16,9 @@ import pytest
 from PIL import Image
 
 from tests.support import write_mp4
-from vsync_models import media
+from vsync_models.data import media
+from vsync_models.data.media import MediaPreparer, MediaView, content_hash
 from vsync_models.errors import MediaError, ModalityViolation
-from vsync_models.media import MediaPreparer, MediaView, content_hash
 from vsync_models.types import Frame, Modality
 
 FPS = 25

@@ -11,7 +11,7 @@ from vsync_models.errors import ConfigError, MediaError, ModelUnavailable
 from vsync_models.models.base import Model, ModelOutput, ask
 from vsync_models.models.baselines import ConstantModel, RandomModel
 from vsync_models.models.registry import DEFAULT_MODEL, build_model, known_models
-from vsync_models.time_answers import extract_interval, extract_time, extract_yes_no
+from vsync_models.scoring.time_answers import extract_interval, extract_time, extract_yes_no
 from vsync_models.types import Modality
 
 OPTIONS = ("A. a", "B. b", "C. c", "D. d")

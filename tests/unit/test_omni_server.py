@@ -1,6 +1,6 @@
 """The omni-server client: what each modality puts on the wire, fingerprints, preflight, errors, canary.
 
-Against the real server app with the stand-in :class:`~tests.unit.tiny_omni.EchoBackend` (it
+Against the real server app with the stand-in :class:`~tests.standins.tiny_omni.EchoBackend` (it
 reports the streams of every file it received), plus pytest-httpserver for scripted failures.
 """
 
@@ -17,15 +17,15 @@ import httpx2
 import pytest
 from werkzeug import Response
 
-from tests.unit.tiny_omni import EchoBackend, make_clip, serve_app
+from tests.standins.tiny_omni import EchoBackend, make_clip, serve_app
 from vsync_models.config import load_config
+from vsync_models.data.media import MediaPreparer
+from vsync_models.data.prompts import PromptSettings, build_request
 from vsync_models.errors import ConfigError, ModelRequestError, ModelUnavailable, ServerGone
-from vsync_models.media import MediaPreparer
 from vsync_models.models import omni_server
 from vsync_models.models.base import ask
 from vsync_models.models.omni_server import OmniServerModel, ServerLaunch, audio_canary
 from vsync_models.models.registry import build_model, known_models
-from vsync_models.prompts import PromptSettings, build_request
 from vsync_models.serve.app import ServerSettings, create_app
 from vsync_models.types import Item, Modality
 

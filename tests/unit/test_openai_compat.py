@@ -44,7 +44,7 @@ class FakeFrame:
 
 @dataclass
 class FakeMedia:
-    """Stands in for ``vsync_models.media.MediaView``; records how frames were asked for."""
+    """Stands in for ``vsync_models.data.media.MediaView``; records how frames were asked for."""
 
     modality: Modality
     content_hash: str = "fake-hash"

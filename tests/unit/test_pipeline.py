@@ -1,4 +1,4 @@
-"""vsync_models.pipeline: planned jobs run ahead on N threads, results are taken per key, cancel stops
+"""vsync_models.run.pipeline: planned jobs run ahead on N threads, results are taken per key, cancel stops
 what has not started, and rate limits space real calls (fake clock, no sleeping)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from vsync_models.models.base import ModelOutput
-from vsync_models.pipeline import Cancelled, Pipeline, RateLimitedModel, RateLimiter
+from vsync_models.run.pipeline import Cancelled, Pipeline, RateLimitedModel, RateLimiter
 
 WAIT_S = 10.0  # only a bound against a hang; nothing asserts on time
 

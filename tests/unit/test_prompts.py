@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from vsync_models.config import load_config
-from vsync_models.media import MediaPreparer
-from vsync_models.prompts import PromptSettings, assemble_prompt, build_request, prompt_settings
+from vsync_models.data.media import MediaPreparer
+from vsync_models.data.prompts import PromptSettings, assemble_prompt, build_request, prompt_settings
 from vsync_models.types import Item, Modality
 
 OPTIONS = ("A. the red circle", "B. the blue square")

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from vsync_models.errors import ModelError
 from vsync_models.record import Record, read_records
-from vsync_models.records import ReplayModel
-from vsync_models.repeats import format_repeats, pass_k_curves, repeats_warning, summarize_repeats
-from vsync_models.stats import pass_at_k, pass_hat_k
+from vsync_models.report.repeats import format_repeats, pass_k_curves, repeats_warning, summarize_repeats
+from vsync_models.report.stats import pass_at_k, pass_hat_k
+from vsync_models.run.records import ReplayModel
 from vsync_models.types import Modality, Request
 
 

@@ -12,7 +12,7 @@ from vsync_models.errors import ModelUnavailable
 from vsync_models.models.base import ModelOutput, ask
 from vsync_models.models.registry import build_model
 from vsync_models.models.replicas import ReplicaSet
-from vsync_models.pipeline import Pipeline
+from vsync_models.run.pipeline import Pipeline
 from vsync_models.standin import StandIn
 
 

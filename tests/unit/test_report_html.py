@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.support import REPO, choice_items, write_dataset
-from vsync_models.compare import RunInfo
-from vsync_models.gates import Count, CoverageRow
 from vsync_models.record import Record
-from vsync_models.stats import summarize
+from vsync_models.report.compare import RunInfo
+from vsync_models.report.gates import Count, CoverageRow
+from vsync_models.report.stats import summarize
 from vsync_pytest.frame_strip import FrameStrips
 from vsync_pytest.html_render import (
     bar_chart_svg,

@@ -8,8 +8,8 @@ from datetime import datetime
 import pytest
 
 from vsync_models.record import Record
-from vsync_models.results import read_results, results_path, write_results
-from vsync_models.stats import Tally, tally_by
+from vsync_models.report.results import read_results, results_path, write_results
+from vsync_models.report.stats import Tally, tally_by
 
 
 def rec(i: int, outcome: str, modality: str = "avt", task: str | None = "who_said") -> Record:

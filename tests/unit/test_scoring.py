@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vsync_models.scoring import ScoringSettings, iou, score
+from vsync_models.scoring.score import ScoringSettings, iou, score
 from vsync_models.types import Item, Outcome
 
 BASE = Item(

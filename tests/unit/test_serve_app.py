@@ -1,6 +1,6 @@
 """The omni model server's HTTP layer, against a stand-in backend: protocol, uploads, limits, errors.
 
-No torch here: :class:`tests.unit.tiny_omni.EchoBackend` reports what reached it. The server
+No torch here: :class:`tests.standins.tiny_omni.EchoBackend` reports what reached it. The server
 runs for real (uvicorn on a loopback port, in a thread or, for the CLI, as a process).
 """
 
@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from tests.unit.tiny_omni import REPO, EchoBackend, make_clip, serve_app
+from tests.standins.tiny_omni import REPO, EchoBackend, make_clip, serve_app
 from vsync_models.serve.__main__ import build_parser
 from vsync_models.serve.app import ServerSettings, create_app
 from vsync_models.serve.backend import BackendError
@@ -415,7 +415,7 @@ def test_health_answers_while_the_model_is_busy(media):
 # -- the process: CLI, bind address, launch helpers ------------------------------------------
 
 
-ECHO = "tests.unit.tiny_omni:EchoBackend"
+ECHO = "tests.standins.tiny_omni:EchoBackend"
 
 
 def child_env() -> dict[str, str]:
@@ -438,7 +438,7 @@ def test_load_backend_by_name_or_factory():
     with pytest.raises(BackendError, match="unknown backend 'nope'"):
         load_backend("nope", "/m")
     with pytest.raises(BackendError, match="cannot load backend"):
-        load_backend("tests.unit.tiny_omni:Missing", "/m")
+        load_backend("tests.standins.tiny_omni:Missing", "/m")
 
 
 def non_loopback_address() -> str | None:
@@ -489,7 +489,7 @@ def test_launch_takes_another_port_when_the_configured_one_is_taken(tmp_path):
 def test_launch_failure_names_the_log_and_shows_its_tail(tmp_path):
     with pytest.raises(ServerStartError) as info:
         start_server(
-            "tests.unit.tiny_omni:NoSuchBackend",
+            "tests.standins.tiny_omni:NoSuchBackend",
             "/m",
             log_path=tmp_path / "broken.log",
             env=child_env(),

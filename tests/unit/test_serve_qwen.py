@@ -18,17 +18,23 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from tests.unit.tiny_omni import TINY_SERVER_ARGS, make_clip, requires_local_stack, running_server, shared_dir
-from vsync_models.answers import extract_choice
-from vsync_models.cache import ResponseCache
+from tests.standins.tiny_omni import (
+    TINY_SERVER_ARGS,
+    make_clip,
+    requires_local_stack,
+    running_server,
+    shared_dir,
+)
 from vsync_models.config import load_config
+from vsync_models.data.media import MediaPreparer
+from vsync_models.data.prompts import PromptSettings, build_request
 from vsync_models.errors import ModelRequestError
-from vsync_models.evaluate import Evaluator
-from vsync_models.media import MediaPreparer
 from vsync_models.models.base import ask
 from vsync_models.models.omni_server import OmniServerModel, audio_canary
 from vsync_models.models.registry import build_model
-from vsync_models.prompts import PromptSettings, build_request
+from vsync_models.run.cache import ResponseCache
+from vsync_models.run.evaluate import Evaluator
+from vsync_models.scoring.answers import extract_choice
 from vsync_models.serve.launch import ServerStartError, start_server
 from vsync_models.types import Item, Modality, Outcome
 

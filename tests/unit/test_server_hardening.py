@@ -13,11 +13,11 @@ import socket
 import pytest
 import requests
 
-from tests.unit.tiny_omni import EchoBackend, make_clip, serve_app
-from vsync_models.media import MediaPreparer
+from tests.standins.tiny_omni import EchoBackend, make_clip, serve_app
+from vsync_models.data.media import MediaPreparer
+from vsync_models.data.prompts import PromptSettings, build_request
 from vsync_models.models.base import ask
 from vsync_models.models.omni_server import OmniServerModel
-from vsync_models.prompts import PromptSettings, build_request
 from vsync_models.serve.__main__ import TOKEN_ENV, main
 from vsync_models.serve.app import ServerSettings, create_app
 from vsync_models.types import Item, Modality

@@ -15,7 +15,7 @@ from vsync_models.config import load_config
 from vsync_models.models.omni_server import OmniServerModel, ServerLaunch
 from vsync_models.models.registry import build_model
 from vsync_models.models.replicas import ReplicaSet
-from vsync_models.records import ReplayModel
+from vsync_models.run.records import ReplayModel
 from vsync_models.serve.launch import ServerProcess, ServerStartError
 from vsync_models.serve.serving import (
     DEFAULT_HTTP_CONCURRENCY,

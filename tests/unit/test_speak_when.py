@@ -13,16 +13,16 @@ import pytest
 
 from tests.unit.test_timed_synth import DATA, cells, planned, shipped
 from vsync_models.config import Config
-from vsync_models.dataset import load_dataset
-from vsync_models.evaluate import Evaluator
-from vsync_models.media import MediaPreparer
+from vsync_models.data.dataset import load_dataset
+from vsync_models.data.media import MediaPreparer
+from vsync_models.data.prompts import prompt_settings, rotations
 from vsync_models.models.av_sync import AVSyncModel
-from vsync_models.prompts import prompt_settings, rotations
 from vsync_models.record import Record
+from vsync_models.report.timing_metrics import timing_metrics
+from vsync_models.run.evaluate import Evaluator
 from vsync_models.synth.items import LETTERS
 from vsync_models.synth.timed_oracles import CHANCE
 from vsync_models.synth.timed_plan import plan_timed
-from vsync_models.timing_metrics import timing_metrics
 from vsync_models.types import Modality, Outcome
 
 

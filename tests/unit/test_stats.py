@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vsync_models.record import Record
-from vsync_models.stats import (
+from vsync_models.report.stats import (
     Tally,
     clustered_interval,
     mcnemar,

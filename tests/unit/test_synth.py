@@ -20,7 +20,7 @@ import pytest
 from filelock import FileLock
 from PIL import Image
 
-from vsync_models.dataset import load_level1
+from vsync_models.data.dataset import load_level1
 from vsync_models.synth import level1
 from vsync_models.synth.__main__ import main
 from vsync_models.synth.encode import rgb_to_yuv420p

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vsync_models.time_answers import extract_interval, extract_time, extract_yes_no
+from vsync_models.scoring.time_answers import extract_interval, extract_time, extract_yes_no
 
 PROPERTY_SETTINGS = settings(max_examples=200, deadline=None)
 

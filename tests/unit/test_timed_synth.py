@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from tests.support import REPO
-from vsync_models.dataset import load_dataset
-from vsync_models.evaluate import Evaluator
-from vsync_models.media import MediaPreparer
+from vsync_models.data.dataset import load_dataset
+from vsync_models.data.media import MediaPreparer
 from vsync_models.models.av_sync import AVSyncModel
+from vsync_models.run.evaluate import Evaluator
 from vsync_models.synth.layout import ROSTER
 from vsync_models.synth.measure import decode, eye_changes, prop_change_frames
 from vsync_models.synth.props import EVENT_KINDS
@@ -211,7 +211,7 @@ def test_the_look_is_visible_only_on_the_looker_and_only_while_it_looks() -> Non
 def test_av_sync_answers_from_the_media(level: int, tmp_path: Path) -> None:
     data = load_dataset(DATA[level], level=level)
     from vsync_models.config import Config
-    from vsync_models.prompts import prompt_settings
+    from vsync_models.data.prompts import prompt_settings
 
     evaluator = Evaluator(
         AVSyncModel(), {level: prompt_settings(Config(), level, "av_sync")}, MediaPreparer(tmp_path)
@@ -305,7 +305,7 @@ def test_the_oracles_catch_a_planted_event_offset_leak() -> None:
 
 def test_av_sync_measures_event_offsets(tmp_path: Path) -> None:
     from vsync_models.config import Config
-    from vsync_models.prompts import prompt_settings
+    from vsync_models.data.prompts import prompt_settings
 
     data = load_dataset(DATA[2], level=2)
     evaluator = Evaluator(

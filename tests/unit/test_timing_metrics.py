@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from vsync_models.record import Record
-from vsync_models.stats import summarize
-from vsync_models.timing_metrics import GroundingMetrics, TurnMetrics, timing_metrics
+from vsync_models.report.stats import summarize
+from vsync_models.report.timing_metrics import GroundingMetrics, TurnMetrics, timing_metrics
 from vsync_pytest.reporting import format_summary
 
 

@@ -1,6 +1,6 @@
 """vLLM as the engine: the exact ``vllm serve`` command, the wait, reuse, teardown, and what is sent.
 
-vLLM itself needs a GPU; a stand-in executable (tests/unit/fake_vllm.py) takes its place. It is
+vLLM itself needs a GPU; a stand-in executable (tests/standins/fake_vllm.py) takes its place. It is
 started exactly as ``vllm serve`` would be and speaks the same protocol, including what vLLM does
 not do (interleave a video's soundtrack, decode m4a audio).
 """
@@ -18,7 +18,7 @@ from tests.support import REPO, free_port, live_processes
 from vsync_models.serve.launch import ServerStartError, stop_server, wait_until_ready
 from vsync_models.serve.vllm_engine import VllmSettings, probe_models, start_vllm, vllm_command
 
-FAKE_VLLM = REPO / "tests" / "unit" / "fake_vllm.py"
+FAKE_VLLM = REPO / "tests" / "standins" / "fake_vllm.py"
 LIMIT = '{"image":0,"video":1,"audio":1}'
 
 

@@ -19,8 +19,8 @@ from typing import Any
 import av
 import numpy as np
 
+from vsync_models.data.media import content_hash
 from vsync_models.errors import MediaError, ModalityViolation
-from vsync_models.media import content_hash
 from vsync_models.synth.layout import FPS, POSITIONS, PROP_BOXES, ROSTER, character_centre
 from vsync_models.synth.measure import eye_changes, mouth_darkness, prop_change_frames, rms_per_frame
 from vsync_models.types import Request

@@ -2,7 +2,7 @@
 
 The OpenAI-compatible path (the original's) gives Gemini JPEG frames and the transcript, so it
 never hears who speaks when. Here the request carries the media file the
-:class:`~vsync_models.media.MediaView` hands out:
+:class:`~vsync_models.data.media.MediaView` hands out:
 
     avt  the clip with its audio track      (video/mp4)
     vt   the copy without any audio stream  (video/mp4)
@@ -34,8 +34,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from vsync_models.data.media import audio_wav_bytes
 from vsync_models.errors import ConfigError, MediaError, ModelError, ModelRequestError, ModelUnavailable
-from vsync_models.media import audio_wav_bytes
 from vsync_models.models.base import ModelOutput
 from vsync_models.models.common import LAYOUT_VERSION, RETRY_STATUSES, reason, status_kind, usage_counts
 from vsync_models.models.retry import RetryPolicy, Transient, call_with_retries, parse_retry_after
@@ -266,7 +266,7 @@ class GeminiModel:
 
     def _audio_wav(self, path: Path) -> bytes:
         """The audio track as 16 kHz mono 16-bit WAV (memoised per file content)."""
-        from vsync_models.media import content_hash
+        from vsync_models.data.media import content_hash
 
         key = content_hash(path)
         with self._lock:

@@ -2,7 +2,7 @@
 
 The harness never loads a model in its own process: ``qwen2_5_omni``, ``qwen3_omni`` and
 ``qwen3_omni_thinking`` are served by ``python -m vsync_models.serve`` (or by vLLM) and asked
-over HTTP. Each request carries exactly the files the :class:`~vsync_models.media.MediaView`
+over HTTP. Each request carries exactly the files the :class:`~vsync_models.data.media.MediaView`
 hands out, so the ablation holds on the wire:
 
     avt  video_url(clip with its audio)  + text, use_audio_in_video=true   (audio_mode "in_video")
@@ -43,6 +43,7 @@ from urllib.parse import quote
 
 import httpx2
 
+from vsync_models.data.media import MediaPreparer, audio_wav_bytes, content_hash
 from vsync_models.errors import (
     ConfigError,
     MediaError,
@@ -51,7 +52,6 @@ from vsync_models.errors import (
     ModelUnavailable,
     ServerGone,
 )
-from vsync_models.media import MediaPreparer, audio_wav_bytes, content_hash
 from vsync_models.models.base import ModelOutput
 from vsync_models.models.common import LAYOUT_VERSION, TRANSPORT_ERRORS, chat_output, exchange, reason
 from vsync_models.models.retry import RetryPolicy, call_with_retries
@@ -561,7 +561,7 @@ def audio_canary(
         correct_answer="",
         video_file=clip,
     )
-    from vsync_models.prompts import PromptSettings, build_request
+    from vsync_models.data.prompts import PromptSettings, build_request
 
     settings = PromptSettings(system_prompt="", user_prompt="", answer_format="")
     try:

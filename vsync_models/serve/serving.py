@@ -37,11 +37,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from vsync_models.media import MediaPreparer
+from vsync_models.data.media import MediaPreparer
 from vsync_models.models.base import Model
 from vsync_models.models.omni_server import AudioCanary, OmniServerModel, ServerLaunch, audio_canary
 from vsync_models.models.replicas import ReplicaSet
-from vsync_models.results import safe_name
+from vsync_models.report.results import safe_name
 from vsync_models.serve.launch import (
     Progress,
     ServerProcess,

@@ -1,5 +1,8 @@
 """Tiny, randomly initialised Qwen-Omni checkpoints: the real serving code path on a CPU, no download.
 
+It ships in the package because ``models.<name>.tiny: true`` is a user-facing setting: a smoke run of
+the whole local serving path (server, processor, audio canary) on a machine without the weights.
+
 ``build_tiny_checkpoint("qwen2_5_omni", DIR)`` writes a checkpoint laid out like the published
 ones (``config.json`` of the full omni model with only the thinker's weights, processor,
 tokenizer, chat template, generation config) that :class:`~vsync_models.serve.qwen_omni.QwenOmniBackend`

@@ -58,7 +58,7 @@ def test_constant_model_and_fail_under(bench):
     write_dataset(bench.path / "data" / "level_1", choice_items(8, answers="AB"))
     res = bench.runpytest("--model", "constant", "-m", "avt", "--fail-under", "60")
     res.stdout.fnmatch_lines(["*FAIL-UNDER: level 1 avt: accuracy 50.0% < --fail-under 60%*"])
-    assert res.ret == 13  # the --fail-under gate's own status (vsync_models.gates.GateStatus)
+    assert res.ret == 13  # the --fail-under gate's own status (vsync_models.report.gates.GateStatus)
 
 
 def test_failure_message_shows_the_exchange(bench):

@@ -133,7 +133,7 @@ class EchoBackend:
     ``drop_audio=True`` behaves like a server that silently ignores audio. ``$ECHO_EXIT_AFTER=N``
     makes the server process die (exit status 3) on request N + 1, like a crashed GPU worker.
 
-    Usable from a server process as ``--backend tests.unit.tiny_omni:EchoBackend``.
+    Usable from a server process as ``--backend tests.standins.tiny_omni:EchoBackend``.
     """
 
     kind = "echo"

@@ -8,10 +8,10 @@ import sqlite3
 
 import pytest
 
+from tests.plugin.test_plugin_openai import start_scripted
 from tests.support import choice_items, write_dataset
-from tests.unit.test_plugin_openai import start_scripted
-from vsync_models import answers
-from vsync_models.gates import GateStatus
+from vsync_models.report.gates import GateStatus
+from vsync_models.scoring import answers
 from vsync_models.types import Answer
 
 QUIET = ("-p", "no:cacheprovider", "--tb=no", "-q")

@@ -1,6 +1,6 @@
 """A stand-in for ``vllm serve``: same command line, same protocol, no GPU (the echo backend answers).
 
-Run as ``python tests/unit/fake_vllm.py serve MODEL --host H --port P ...`` (configure it as
+Run as ``python tests/standins/fake_vllm.py serve MODEL --host H --port P ...`` (configure it as
 ``models.<name>.vllm_command``). It behaves the way vLLM does where the harness can tell:
 
 - every start appends ``{"argv": [...], "cuda_visible_devices": ...}`` to ``$FAKE_VLLM_RECORD``;
@@ -29,7 +29,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.unit.tiny_omni import EchoBackend
+from tests.standins.tiny_omni import EchoBackend
 from vsync_models.serve.app import ServerSettings, create_app
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from vsync_models.config import DEFAULT_ANSWER_FORMAT, DEFAULT_SYSTEM_PROMPT, DEFAULT_USER_PROMPT, Config
-from vsync_models.dataset import asks_times
-from vsync_models.media import MediaPreparer, MediaView
+from vsync_models.data.dataset import asks_times
+from vsync_models.data.media import MediaPreparer, MediaView
 from vsync_models.types import Item, Modality, Request
 
 __all__ = [
@@ -63,7 +63,7 @@ class PromptSettings:
 def prompt_settings(config: Config, level: int, model_name: str) -> PromptSettings:
     """Resolve a level's prompts as the original did: ``models.<name>.user_prompt`` beats the level's.
 
-    A level that asks for times (:func:`~vsync_models.dataset.asks_times`) defaults to a system
+    A level that asks for times (:func:`~vsync_models.data.dataset.asks_times`) defaults to a system
     prompt about seconds and an answer format per answer type, which its ``answer_format`` replaces;
     a multiple-choice level keeps the original's texts (``prompts.answer_format``).
     """

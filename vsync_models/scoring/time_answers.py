@@ -1,6 +1,6 @@
 """Read a time, a time interval or a yes/no out of a model's raw text, or refuse to guess.
 
-The level-2/3 counterpart of :mod:`vsync_models.answers` (letters), with the same preparation
+The level-2/3 counterpart of :mod:`vsync_models.scoring.answers` (letters), with the same preparation
 (NFKC, ``<think>`` blocks removed) and the same principle: every result names the rule that
 decided, and text that does not state one answer is ``None``, scored *unparseable*, never wrong.
 
@@ -37,7 +37,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from vsync_models.answers import _normalise, _strip_thinking
+from vsync_models.scoring.answers import _normalise, _strip_thinking
 from vsync_models.types import Answer
 
 __all__ = ["extract_interval", "extract_time", "extract_yes_no"]

@@ -181,7 +181,12 @@ def test_without_any_data_only_a_model_run_is_refused(bench: pytest.Pytester) ->
     res.stderr.fnmatch_lines(["*no dataset to run: none of data/level_1, data/level_2, data/level_3*"])
 
 
-def test_video_dir_goes_with_dataset(bench: pytest.Pytester) -> None:
-    res = bench.runpytest("--model", "constant", "--video-dir", "data/level_1/videos")
-    assert res.ret == pytest.ExitCode.USAGE_ERROR
-    res.stderr.fnmatch_lines(["*--video-dir is the video directory of --dataset PATH*"])
+def test_video_dir_alone_is_level_ones_video_directory(bench: pytest.Pytester) -> None:
+    """The original's level-1 option: the shipped level-1 questions, their clips elsewhere."""
+    (bench.path / "elsewhere").mkdir()
+    (bench.path / "data" / "level_1" / "videos").rename(bench.path / "elsewhere" / "videos")
+    res = bench.runpytest("--model", "constant", "-m", "avt", "-p", "no:cacheprovider")
+    assert res.ret == pytest.ExitCode.USAGE_ERROR  # the clips are not where the dataset says
+    res = bench.runpytest("--model", "constant", "-m", "avt", "--video-dir", "elsewhere/videos")
+    assert res.ret == 0
+    assert sum(res.parseoutcomes().get(k, 0) for k in ("passed", "failed")) == 8

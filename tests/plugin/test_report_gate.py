@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from tests.support import choice_items, write_dataset
-from vsync_models.compare import RunInfo, save_baseline
-from vsync_models.evaluate import circular_verdict
-from vsync_models.gates import GateStatus
-from vsync_models.prompts import rotations
+from vsync_models.data.prompts import rotations
 from vsync_models.record import Record
+from vsync_models.report.compare import RunInfo, save_baseline
+from vsync_models.report.gates import GateStatus
+from vsync_models.run.evaluate import circular_verdict
 from vsync_models.types import Item, ItemResult, Modality, Outcome, Response
 
 

@@ -29,8 +29,8 @@ import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from vsync_models.compare import text_table
-from vsync_models.stats import ALL_TASKS
+from vsync_models.report.compare import text_table
+from vsync_models.report.stats import ALL_TASKS
 from vsync_models.types import MODALITY_ORDER
 
 __all__ = [

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from vsync_models.results import write_json_atomic
+from vsync_models.report.results import write_json_atomic
 
 __all__ = ["Handoff"]
 

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from vsync_models.record import Record
-from vsync_models.results import write_json_atomic
-from vsync_models.stats import (
+from vsync_models.report.results import write_json_atomic
+from vsync_models.report.stats import (
     DEFAULT_BOOTSTRAP,
     DEFAULT_SEED,
     Estimate,

@@ -12,14 +12,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from vsync_models.cache import ResponseCache, cache_key
+from vsync_models.data.media import MediaPreparer
+from vsync_models.data.prompts import PromptSettings, build_request, rotations
 from vsync_models.errors import MediaError
-from vsync_models.media import MediaPreparer
 from vsync_models.models.base import Model, ask
-from vsync_models.prompts import PromptSettings, build_request, rotations
 from vsync_models.record import Record, Repeat, Rotation
-from vsync_models.records import with_provenance
-from vsync_models.scoring import ScoringSettings, score
+from vsync_models.run.cache import ResponseCache, cache_key
+from vsync_models.run.records import with_provenance
+from vsync_models.scoring.score import ScoringSettings, score
 from vsync_models.types import Item, ItemResult, Modality, Outcome, Request, Response
 
 __all__ = ["Evaluator", "circular_verdict", "evaluate_case", "repeat_verdict"]
@@ -32,7 +32,7 @@ class Evaluator:
     model: Model
     prompts: Mapping[int, PromptSettings]
     """The prompt settings of each level the items come from (a run's :attr:`Level.prompts
-    <vsync_models.levels.Level.prompts>`): level 1's are the original's, levels 2/3 ask for times."""
+    <vsync_models.data.levels.Level.prompts>`): level 1's are the original's, levels 2/3 ask for times."""
     preparer: MediaPreparer
     cache: ResponseCache | None = None
     read_cache: bool = True

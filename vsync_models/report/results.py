@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from vsync_models.record import Record
-from vsync_models.reliability import reliability
-from vsync_models.stats import Tally
+from vsync_models.report.reliability import reliability
+from vsync_models.report.stats import Tally
 
 __all__ = [
     "DEFAULT_OUTPUT_PATTERN",

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vsync_models.record import Record
-from vsync_models.stats import pass_at_k, pass_hat_k
+from vsync_models.report.stats import pass_at_k, pass_hat_k
 from vsync_models.types import MODALITY_ORDER, Outcome
 
 __all__ = [

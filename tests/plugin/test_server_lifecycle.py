@@ -18,7 +18,7 @@ def echo_config(bench):
     (bench.path / "config" / "config.yaml").write_text(
         "models:\n"
         "  qwen2_5_omni:\n"
-        '    backend: "tests.unit.tiny_omni:EchoBackend"\n'
+        '    backend: "tests.standins.tiny_omni:EchoBackend"\n'
         f"    model_path: {json.dumps(model_path)}\n"
         f"    port: {port}\n",
         encoding="utf-8",
@@ -54,7 +54,7 @@ def test_a_healthy_server_is_reused_and_left_running(echo_config):
 
     bench, model_path, port = echo_config
     server = start_server(
-        "tests.unit.tiny_omni:EchoBackend", model_path, log_path=bench.path / "own.log", port=port
+        "tests.standins.tiny_omni:EchoBackend", model_path, log_path=bench.path / "own.log", port=port
     )
     try:
         res = bench.runpytest_subprocess("--model", "qwen2_5_omni", "-m", "at", "-k", "q000", "--tb=no")
@@ -148,7 +148,7 @@ def test_gpu_groups_start_one_replica_each_and_both_answer(echo_config):
     (bench.path / "config" / "config.yaml").write_text(
         "models:\n"
         "  qwen2_5_omni:\n"
-        '    backend: "tests.unit.tiny_omni:EchoBackend"\n'
+        '    backend: "tests.standins.tiny_omni:EchoBackend"\n'
         f"    model_path: {json.dumps(model_path)}\n"
         "    gpu_ids: [[0, 1], [2, 3]]\n",
         encoding="utf-8",

@@ -6,13 +6,13 @@ levels a run loads (:func:`load_levels`):
 
 - ``--dataset PATH``: that dataset only, as the level its items declare (their ``level`` field,
   else 1); the shipped and configured levels are not loaded beside it. ``--video-dir`` is its
-  video directory, and is refused without it.
+  video directory; without ``--dataset`` it is level 1's (the original's level-1 option).
 - otherwise every level ``N`` whose dataset exists, from ``benchmark.levelN.dataset_path`` /
   ``video_dir`` (default ``data/level_N``). A level whose *default* directory is absent (level 1's
   too) is simply not part of the run; one whose configured path is absent is an error, because the
   user asked for it.
 
-What differs between levels is data (:data:`~vsync_models.dataset.LEVEL_ANSWER_TYPES`), never a
+What differs between levels is data (:data:`~vsync_models.data.dataset.LEVEL_ANSWER_TYPES`), never a
 test of the level's number outside the definitions.
 """
 
@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vsync_models.config import Config
-from vsync_models.dataset import LEVEL_ANSWER_TYPES, Dataset, asks_times, load_dataset, resolve_dataset_paths
+from vsync_models.data.dataset import LEVEL_ANSWER_TYPES, Dataset, asks_times, load_dataset, resolve_dataset_paths
 from vsync_models.errors import ConfigError, DatasetError
-from vsync_models.prompts import PromptSettings, prompt_settings
-from vsync_models.scoring import DEFAULT_IOU_THRESHOLD, DEFAULT_TOLERANCE_S, ScoringSettings
+from vsync_models.data.prompts import PromptSettings, prompt_settings
+from vsync_models.scoring.score import DEFAULT_IOU_THRESHOLD, DEFAULT_TOLERANCE_S, ScoringSettings
 from vsync_models.types import Item
 
 __all__ = ["LEVELS", "Level", "load_levels", "make_level", "scoring_settings"]
@@ -92,17 +92,14 @@ def load_levels(
     """
     if dataset is not None:
         return (make_level(config, load_dataset(dataset, video_dir, level=None), model_name),)
-    if video_dir is not None:
-        raise ConfigError(
-            "--video-dir is the video directory of --dataset PATH; give both "
-            "(the configured levels take benchmark.levelN.video_dir)"
-        )
     loaded: list[Level] = []
     problems: list[str] = []
     for level in LEVELS:
         lvl = config.level(level)
         path = resolve(lvl.dataset_path or f"data/level_{level}")
         videos = resolve(lvl.video_dir) if lvl.video_dir else None
+        if level == 1 and video_dir is not None:  # --video-dir is the original's level-1 option
+            videos = video_dir
         json_path, _ = resolve_dataset_paths(path, videos)
         if not json_path.is_file() and lvl.dataset_path is None:
             continue

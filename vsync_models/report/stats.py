@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from vsync_models.record import Record
-from vsync_models.timing_metrics import timing_metrics
+from vsync_models.report.timing_metrics import timing_metrics
 from vsync_models.types import MODALITY_ORDER, Outcome
 
 __all__ = [
@@ -334,7 +334,7 @@ class RunSummary:
     groups: list[GroupSummary]
     gains: list[GainSummary]
     timing: list[Any] = field(default_factory=list)
-    """Levels 2/3: :mod:`vsync_models.timing_metrics` (IoU, errors, first-"yes" timing)."""
+    """Levels 2/3: :mod:`vsync_models.report.timing_metrics` (IoU, errors, first-"yes" timing)."""
 
     @property
     def circular(self) -> bool:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vsync_models.answers import extract_choice
-from vsync_models.time_answers import extract_interval, extract_time, extract_yes_no
+from vsync_models.scoring.answers import extract_choice
+from vsync_models.scoring.time_answers import extract_interval, extract_time, extract_yes_no
 from vsync_models.types import Answer, Item, Outcome
 
 __all__ = [

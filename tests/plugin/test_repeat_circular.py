@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.plugin.test_plugin_levels import level_items
 from tests.support import REPO, choice_items, write_dataset
-from tests.unit.test_plugin_levels import level_items
 from vsync_models.record import Record
 
 QUIET = ("-p", "no:cacheprovider", "--tb=no", "-q")

@@ -5,7 +5,7 @@
 A record holds the raw response(s) and everything that says what was asked and of whom:
 model name and fingerprint (model id, revision, decoding parameters), a hash of the
 prompt, the clip's sha256, latency and token usage. ``--rescore`` replays the recorded
-responses through the ordinary :class:`~vsync_models.evaluate.Evaluator` (the same
+responses through the ordinary :class:`~vsync_models.run.evaluate.Evaluator` (the same
 extraction and scoring as a live run, never a copy of it), so a fixed extractor or a
 new grouping applies to an old run with no model call at all.
 """
@@ -20,10 +20,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
-from vsync_models.cache import ResponseCache, cache_key
 from vsync_models.errors import MediaError, ModelError
 from vsync_models.models.base import ModelOutput
 from vsync_models.record import Record, Repeat, Rotation
+from vsync_models.run.cache import ResponseCache, cache_key
 from vsync_models.types import ItemResult, Outcome, Request
 
 __all__ = [

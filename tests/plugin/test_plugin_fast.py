@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
+from tests.standins.tiny_omni import make_clip
 from tests.support import choice_items, write_dataset
-from tests.unit.tiny_omni import make_clip
 from vsync_models.standin import StandIn
 
 LEVEL = re.compile(r"said sentence (\d+)\?")
@@ -60,7 +60,7 @@ def wait_quiet(server: StandIn) -> None:
 def test_concurrency_8_keeps_8_requests_in_flight_whatever_n(fast, server, workers):
     res = run(fast, "-m", "at", "--concurrency", "8", *workers)
     res.assert_outcomes(passed=24)
-    # With -n, an item stolen while its request is in flight is not asked again (vsync_models.handoff)
+    # With -n, an item stolen while its request is in flight is not asked again (vsync_models.run.handoff)
     assert server.requests == 24
     assert server.peak_in_flight == 8
     res.stdout.fnmatch_lines(["vsync media:*; requests: up to 8 in flight, peak 8*"])

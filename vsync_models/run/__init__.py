@@ -1,0 +1,1 @@
+"""Running items: evaluating one item (with the CircularEval and repeat verdicts), the response cache, the pipeline of requests in flight, the hand-over between xdist workers, and the records files that ``--rescore`` replays."""
