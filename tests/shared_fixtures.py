@@ -1,4 +1,8 @@
-"""Fixtures shared by the project's own tests (benchmark items get theirs from the plugin)."""
+"""Fixtures shared by the project's own tests, re-exported by the conftest.py of tests/unit and tests/plugin.
+
+Not a conftest.py of tests/ itself: a benchmark run collects tests/benchmark only and must not need
+the project's test helpers (or `tests` on sys.path, which a run rooted outside the checkout lacks).
+"""
 
 from __future__ import annotations
 
