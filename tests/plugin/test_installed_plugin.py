@@ -52,3 +52,32 @@ def test_paths_outside_the_checkout_given_space_separated(tmp_path: Path) -> Non
     assert res.returncode == 0, res.stdout + res.stderr
     doc = json.loads((reports / "results_random_level1.json").read_text(encoding="utf-8"))
     assert sorted(r["id"] for r in doc["results"]) == ["q000", "q001", "q002"]
+
+
+def _ini(bench, **settings: str) -> None:
+    lines = "".join(f"{name} = {value}\n" for name, value in settings.items())
+    bench.makeini(f"[pytest]\naddopts = --strict-markers --import-mode=importlib\n{lines}")
+
+
+def test_ini_settings_apply_where_the_command_line_is_silent(bench) -> None:
+    _ini(bench, vsync_model="constant", vsync_report="true", vsync_concurrency="4")
+    res = bench.runpytest("-m", "avt", "-p", "no:cacheprovider", "--tb=no", "-q")
+    assert res.ret == 0
+    assert sum(res.parseoutcomes().get(k, 0) for k in ("passed", "failed")) == 8  # not skipped: a model ran
+    assert (bench.path / "reports" / "constant.html").is_file()
+    assert (bench.path / "reports" / "results_constant_level1.json").is_file()
+
+
+def test_the_command_line_wins_over_ini_settings(bench) -> None:
+    _ini(bench, vsync_model="constant")
+    res = bench.runpytest("-m", "avt", "--model", "random", "-p", "no:cacheprovider", "--tb=no", "-q")
+    assert res.ret == 0
+    assert (bench.path / "reports" / "results_random_level1.json").is_file()
+    assert not (bench.path / "reports" / "results_constant_level1.json").exists()
+
+
+def test_a_malformed_ini_setting_stops_the_run_with_its_name(bench) -> None:
+    _ini(bench, vsync_model="constant", vsync_concurrency="many")
+    res = bench.runpytest("-m", "avt", "-p", "no:cacheprovider")
+    assert res.ret == 4  # usage error
+    res.stderr.fnmatch_lines(["*vsync_concurrency must be a whole number, got 'many'*"])
