@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support import REPO, choice_items, write_dataset
 
 
@@ -81,3 +83,19 @@ def test_a_malformed_ini_setting_stops_the_run_with_its_name(bench) -> None:
     res = bench.runpytest("-m", "avt", "-p", "no:cacheprovider")
     assert res.ret == 4  # usage error
     res.stderr.fnmatch_lines(["*vsync_concurrency must be a whole number, got 'many'*"])
+
+
+def test_without_the_dev_extras_the_projects_tests_are_not_collected(bench, monkeypatch) -> None:
+    """``pip install .`` alone, then a plain ``pytest -m "level1 and avt"`` in the checkout: the
+    project's own tests (which import the dev extras) are left out instead of erroring."""
+    import vsync_pytest.plugin as plugin
+
+    unit = bench.mkdir("tests/unit")
+    (unit / "test_needs_dev.py").write_text("import a_dev_extra_not_installed\n", encoding="utf-8")
+    res = bench.runpytest("-m", "level1 and avt", "-p", "no:cacheprovider")
+    assert res.ret == pytest.ExitCode.INTERRUPTED  # with the extras "installed": the import error shows
+    monkeypatch.setattr(plugin, "_dev_extras_installed", lambda: False)
+    res = bench.runpytest("-m", "level1 and avt", "-p", "no:cacheprovider")
+    assert res.ret == 0
+    res.stdout.fnmatch_lines(["vsync: the project's own tests are not collected: they need *[[]dev[]]*"])
+    res.assert_outcomes(skipped=8)  # the benchmark items, skipped for want of --model
