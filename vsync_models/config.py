@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_USER_PROMPT",
     "Config",
     "LevelConfig",
+    "RunLimits",
     "RuntimeConfig",
     "load_config",
 ]
@@ -98,6 +99,33 @@ class Config:
         merged = dict(self.model_defaults)
         merged.update(self.models.get(name, {}))
         return merged
+
+    def run_limits(self, name: str) -> RunLimits:
+        """How hard a run may drive model ``name``: ``models.<name>.concurrency`` and ``.rate_limit``."""
+        settings = self.model_settings(name)
+        where = f"models.{name}"
+        limits = _section(settings, "rate_limit", where)
+        rate = f"{where}.rate_limit"
+        concurrency = _typed(settings, "concurrency", int, where)
+        return RunLimits(
+            concurrency=None if concurrency is None else int(concurrency),
+            requests_per_min=_number(_typed(limits, "requests_per_min", (int, float), rate)),
+            tokens_per_min=_number(_typed(limits, "tokens_per_min", (int, float), rate)),
+        )
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    """A model's run-wide limits from the config; ``None`` where the config says nothing."""
+
+    concurrency: int | None = None
+    """Requests in flight for the whole run (``--concurrency`` wins)."""
+    requests_per_min: float | None = None
+    tokens_per_min: float | None = None
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _section(raw: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:

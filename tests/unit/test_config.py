@@ -86,3 +86,20 @@ def test_shipped_example_config_loads_and_matches_the_defaults():
     cfg = load_config(REPO / "config" / "config.example.yaml", environ={})
     assert prompt_settings(cfg, 1, "random") == PromptSettings()
     assert cfg.model_settings("random")["seed"] == 0
+
+
+def test_run_limits_are_typed_and_checked(tmp_path):
+    from vsync_models.config import RunLimits
+
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        "models:\n  defaults:\n    concurrency: 8\n"
+        "  m:\n    rate_limit:\n      requests_per_min: 120\n      tokens_per_min: 9000.5\n"
+        "  bad:\n    concurrency: many\n",
+        encoding="utf-8",
+    )
+    config = load_config(cfg, environ={})
+    assert config.run_limits("m") == RunLimits(concurrency=8, requests_per_min=120.0, tokens_per_min=9000.5)
+    assert config.run_limits("other") == RunLimits(concurrency=8)
+    with pytest.raises(ConfigError, match=r"models\.bad: 'concurrency' must be int, got 'many'"):
+        config.run_limits("bad")
