@@ -99,3 +99,23 @@ def test_without_the_dev_extras_the_projects_tests_are_not_collected(bench, monk
     assert res.ret == 0
     res.stdout.fnmatch_lines(["vsync: the project's own tests are not collected: they need *[[]dev[]]*"])
     res.assert_outcomes(skipped=8)  # the benchmark items, skipped for want of --model
+
+
+def test_ini_settings_hold_when_a_path_option_roots_the_run_elsewhere(tmp_path: Path) -> None:
+    """pytest finds no ini file when it roots the run at ``--dataset``'s value; the plugin reads the
+    project's own (TOML values of any type included)."""
+    project = tmp_path / "project"
+    (project / "tests").mkdir(parents=True)
+    (project / "tests" / "test_level1.py").write_text(
+        (REPO / "tests" / "benchmark" / "test_level1.py").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    (project / "pyproject.toml").write_text(
+        '[tool.pytest.ini_options]\nvsync_model = "random"\nvsync_concurrency = 2\nvsync_report = true\n',
+        encoding="utf-8",
+    )
+    dataset = write_dataset(tmp_path / "my sets" / "level_1", choice_items(3, task="who_said"))
+    res = _pytest("-m", "avt", "--dataset", str(dataset), "-p", "no:cacheprovider", "-q", cwd=project)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (project / "reports" / "random.html").is_file()
+    doc = json.loads((project / "reports" / "results_random_level1.json").read_text(encoding="utf-8"))
+    assert len(doc["results"]) == 3
