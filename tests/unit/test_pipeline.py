@@ -153,3 +153,29 @@ def test_rate_limited_model_charges_reported_usage() -> None:
 def test_rate_limits_must_be_positive(bad: dict) -> None:
     with pytest.raises(ValueError):
         RateLimiter(**bad)
+
+
+def test_a_key_whose_job_declined_to_start_runs_anew_when_planned_again() -> None:
+    """An item given away while planned here (its job refuses to start) and handed back before the
+    next plan: the stale refusal is not its result; its job runs again."""
+    calls: list[str] = []
+
+    def job(key: str) -> str:
+        calls.append(key)
+        if len(calls) == 1:
+            raise Cancelled(f"{key!r} went to another worker before its request started")
+        return key.upper()
+
+    pipe = Pipeline(job, concurrency=1, lookahead=4)
+    try:
+        pipe.plan(["a"])
+        for _ in range(1000):  # until the refusal is the job's recorded outcome
+            if pipe.stats.completed:
+                break
+            threading.Event().wait(0.01)
+        assert pipe.stats.completed == 1
+        pipe.plan(["a"])  # handed back: this worker runs it after all
+        assert pipe.result("a") == "A"
+        assert calls == ["a", "a"]
+    finally:
+        pipe.cancel()

@@ -44,7 +44,12 @@ already answered items wait to be consumed in order."""
 
 
 class Cancelled(RuntimeError):
-    """The pipeline was cancelled before this key's job started."""
+    """This key's job never started: the pipeline was cancelled, or the job declined to start."""
+
+
+def _refused(future: Future[Any] | None) -> bool:
+    """A finished job that ended in :class:`Cancelled`, i.e. never ran."""
+    return future is not None and future.done() and isinstance(future.exception(), Cancelled)
 
 
 @dataclass
@@ -106,6 +111,10 @@ class Pipeline(Generic[K, T]):
         with self._cond:
             wanted = [k for k in keys if k not in self._done]
             named = set(wanted)
+            for key in [k for k in wanted if _refused(self._futures.get(k))]:
+                # its job declined to start (the item had been given away); named again, it is
+                # this caller's once more and runs anew
+                del self._futures[key]
             for key in [k for k in self._futures if k not in named]:
                 future = self._futures.pop(key)
                 if key in self._queue:
