@@ -130,8 +130,10 @@ def evaluate_case(
             )
             for i, rnd in enumerate(rounds)
         ]
-        answered = [rnd for rnd in rounds if all(r.outcome is not Outcome.ERROR for r in rnd)]
-        flaky = _differ([tuple(_letter(r) for r in rnd) for rnd in answered])
+        answered = [
+            rep for rep in repeats if all(r.outcome is not Outcome.ERROR for r in rep.rotations or ())
+        ]
+        flaky = _differ([tuple(r.prediction for r in rep.rotations or ()) for rep in answered])
         record = Record.circular(rounds[0], circular_verdict(rounds[0]).outcome)
         return verdict, record.repeated(repeats, verdict.outcome, flaky)
     if circular:
@@ -141,15 +143,11 @@ def evaluate_case(
     if repeat > 1:
         results = evaluator.evaluate_repeats(item, modality, repeat)
         verdict = repeat_verdict(results)
-        flaky = _differ([_letter(r) for r in results if r.outcome is not Outcome.ERROR])
         repeats = [Repeat.of(i, r) for i, r in enumerate(results)]
+        flaky = _differ([rep.prediction for rep in repeats if rep.outcome is not Outcome.ERROR])
         return verdict, Record.of(results[0]).repeated(repeats, verdict.outcome, flaky)
     result = evaluator.evaluate(item, modality)
     return result, Record.of(result)
-
-
-def _letter(result: ItemResult) -> str | None:
-    return result.answer.letter if result.answer else None
 
 
 def _differ(answers: Sequence[Any]) -> bool:
