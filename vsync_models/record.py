@@ -114,7 +114,7 @@ class Repeat:
     @classmethod
     def of(cls, index: int, result: ItemResult) -> Repeat:
         return cls(
-            repeat=int(result.provenance.get("repeat", index)),
+            repeat=result.provenance.repeat if result.provenance else index,
             prediction=_letter(result.answer),
             outcome=result.outcome,
             raw_response=result.response.text,
@@ -244,9 +244,9 @@ class Record:
             error_kind=response.error_kind,
             retries=response.retries,
             replica=response.replica or None,
-            prompt_sha256=provenance.get("prompt_sha256"),
-            media_sha256=provenance.get("media_sha256"),
-            repeat=int(provenance.get("repeat") or 0),
+            prompt_sha256=provenance.prompt_sha256 if provenance else None,
+            media_sha256=provenance.media_sha256 if provenance else None,
+            repeat=provenance.repeat if provenance else 0,
             answer_type=it.answer_type if timed else None,
             answer=_plain(it.answer) if timed else None,
             measure=result.measure if timed else None,

@@ -22,6 +22,7 @@ __all__ = [
     "Media",
     "Modality",
     "Outcome",
+    "Provenance",
     "Request",
     "Response",
 ]
@@ -236,6 +237,18 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class Provenance:
+    """What was asked, as hashes, and which asking it was: kept in the run records."""
+
+    prompt_sha256: str
+    """Prompt, question and options (the media are hashed apart)."""
+    media_sha256: str | None
+    """The source clip; ``None`` when it could not be read."""
+    repeat: int = 0
+    """``--repeat``: which asking of the same request (0 for the first or only one)."""
+
+
+@dataclass(frozen=True)
 class ItemResult:
     """The scored end of one item × modality: what the reports and results files are built from."""
 
@@ -246,5 +259,5 @@ class ItemResult:
     response: Response
     measure: float | None = None
     """IoU (interval) or absolute error in seconds (instant) of a parsed time answer."""
-    provenance: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
-    """What was asked, as hashes (prompt, media) and the repeat index: kept in the run records."""
+    provenance: Provenance | None = field(default=None, compare=False, hash=False)
+    """What was asked (:func:`vsync_models.run.records.with_provenance`); ``None`` when not known."""

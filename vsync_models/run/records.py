@@ -24,7 +24,7 @@ from vsync_models.errors import MediaError, ModelError
 from vsync_models.models.base import ModelOutput
 from vsync_models.record import Record, Repeat, Rotation
 from vsync_models.run.cache import ResponseCache, cache_key
-from vsync_models.types import ItemResult, Outcome, Request
+from vsync_models.types import ItemResult, Outcome, Provenance, Request
 
 __all__ = [
     "RecordLog",
@@ -47,10 +47,7 @@ def with_provenance(result: ItemResult, request: Request) -> ItemResult:
         media = request.media.content_hash
     except (MediaError, OSError):
         media = None
-    provenance: dict[str, Any] = {"prompt_sha256": prompt_sha256(request), "media_sha256": media}
-    if request.repeat:
-        provenance["repeat"] = request.repeat
-    return replace(result, provenance=provenance)
+    return replace(result, provenance=Provenance(prompt_sha256(request), media, request.repeat))
 
 
 def records_path(results_file: Path) -> Path:
