@@ -134,10 +134,11 @@ class ReplayModel:
         rotation 0 copy); an answer beats an error recorded for the same request."""
         if key in self.answers:
             return
-        if asked.outcome is Outcome.ERROR:
-            self.errors.setdefault(key, str(getattr(asked, "error", None) or "infrastructure error"))
+        error, usage = (None, None) if isinstance(asked, Rotation) else (asked.error, asked.usage)
+        if asked.outcome is Outcome.ERROR:  # a rotation's line keeps no error text or usage
+            self.errors.setdefault(key, error or "infrastructure error")
         else:
-            self.answers[key] = (asked.raw_response, getattr(asked, "usage", None))
+            self.answers[key] = (asked.raw_response, usage)
             self.errors.pop(key, None)
 
     def __len__(self) -> int:
