@@ -25,6 +25,7 @@ __all__ = [
     "Provenance",
     "Request",
     "Response",
+    "Sampling",
 ]
 
 ANSWER_TYPES = ("choice", "interval", "instant", "yesno")
@@ -127,6 +128,31 @@ class Outcome(str, enum.Enum):
     def scored(self) -> bool:
         """Whether the outcome enters the accuracy denominator."""
         return self is not Outcome.ERROR
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """What a model sees of a clip's picture: frames at ``fps`` per second, at most ``max_frames``.
+
+    ``fps=None`` means every decoded frame; ``max_frames=None`` means no cap. Adapters that know how
+    their provider samples video declare it (the OpenAI-compatible path: 1 fps, at most 8 frames);
+    ``av_sync`` takes it as configuration so its ceiling can be measured at a model's sampling.
+    """
+
+    fps: float | None = None
+    max_frames: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.fps is not None and not self.fps > 0:
+            raise ValueError(f"sampling fps must be > 0, got {self.fps!r}")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise ValueError(f"sampling max_frames must be >= 1, got {self.max_frames!r}")
+
+    @property
+    def label(self) -> str:
+        """``"1 fps, <= 8 frames"``, ``"every frame"``: how reports name it."""
+        rate = "every frame" if self.fps is None else f"{self.fps:g} fps"
+        return rate if self.max_frames is None else f"{rate}, <= {self.max_frames} frames"
 
 
 @dataclass(frozen=True)
