@@ -8,6 +8,7 @@ carries sections we do not use yet.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -53,6 +54,14 @@ class RuntimeConfig:
     retry_cap_sec: float = 30.0
     max_clip_mb: float | None = None
     """Ours: clips larger than this are per-item errors (never hashed, decoded or uploaded)."""
+    retry_after_cap_sec: float | None = None
+    """Ours: a ``Retry-After`` above this ends the item as an error at once (``None``: 60 s, and
+    300 s for Gemini's native client, whose 429s carry long ``RetryInfo`` delays)."""
+    max_response_mb: float = 1.0
+    """Ours: an answer body larger than this is an error, counted while it is read."""
+    max_refused_connections: int = 5
+    """Ours: refused connections to an OpenAI-compatible endpoint retried in the whole run (all
+    items and xdist workers together, counted since its last answer) before the run stops."""
 
 
 @dataclass(frozen=True)
@@ -159,9 +168,20 @@ def _runtime(raw: Mapping[str, Any], where: str) -> RuntimeConfig:
             ("retry_base_sec", float),
             ("retry_cap_sec", float),
             ("max_clip_mb", float),
+            ("retry_after_cap_sec", float),
+            ("max_response_mb", float),
+            ("max_refused_connections", int),
         )
     }
+    for name in _RUNTIME_POSITIVE:
+        value = kw[name]
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{where} runtime: '{name}' must be a positive number, got {value!r}")
     return RuntimeConfig(**{k: v for k, v in kw.items() if v is not None})
+
+
+_RUNTIME_POSITIVE = ("retry_after_cap_sec", "max_response_mb", "max_refused_connections")
+"""Limits where zero, a negative number, infinity or NaN would mean nothing sensible."""
 
 
 def _levels(raw: Mapping[str, Any], where: str) -> dict[int, LevelConfig]:

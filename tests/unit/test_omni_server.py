@@ -228,7 +228,7 @@ def test_a_server_that_is_gone_is_latched_and_never_asked_again(clips, preparer)
 def test_every_thread_asks_through_one_client_and_close_ends_it(echo_url, clips, preparer, monkeypatch):
     made: list[httpx2.Client] = []
     users: dict[int, set[int]] = {}
-    real = httpx2.Client
+    real = omni_server.BoundedClient
 
     class Spy(real):  # type: ignore[misc, valid-type]
         def __init__(self, *args: object, **kwargs: object) -> None:
@@ -239,7 +239,7 @@ def test_every_thread_asks_through_one_client_and_close_ends_it(echo_url, clips,
             users.setdefault(id(self), set()).add(threading.get_ident())
             return super().request(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(omni_server.httpx2, "Client", Spy)
+    monkeypatch.setattr(omni_server, "BoundedClient", Spy)
     model = OmniServerModel("qwen2_5_omni", echo_url, token="t0ken")
     model.fingerprint()
     request = make_request(clips.av, Modality.AT, preparer)

@@ -27,6 +27,7 @@ import httpx2
 from vsync_models.errors import ModelRequestError, ModelUnavailable
 from vsync_models.models.base import ModelOutput
 from vsync_models.models.retry import Transient, parse_retry_after
+from vsync_models.models.transport import CrossOriginRedirect, ResponseTooLarge
 
 __all__ = [
     "EXCERPT_CHARS",
@@ -35,6 +36,7 @@ __all__ = [
     "TRANSPORT_ERRORS",
     "chat_output",
     "chat_usage",
+    "deadline_error",
     "error_message",
     "excerpt",
     "exchange",
@@ -42,6 +44,7 @@ __all__ = [
     "reason",
     "status_kind",
     "usage_counts",
+    "wire_refusal",
 ]
 
 LAYOUT_VERSION = 1
@@ -126,19 +129,38 @@ def chat_output(
     return ModelOutput(text=text, usage=chat_usage(payload.get("usage"), details))
 
 
+def deadline_error(*, name: str, where: str, timeout: float) -> Transient:
+    """No complete answer within ``timeout_s``, which bounds the whole exchange (see :mod:`.transport`)."""
+    return Transient(
+        ModelUnavailable(
+            f"model {name!r}: no complete answer from {where} within the {timeout:g}s deadline "
+            "(timeout_s bounds connect, send and the whole answer)",
+            kind="timeout",
+        )
+    )
+
+
+def wire_refusal(exc: ResponseTooLarge | CrossOriginRedirect, *, name: str) -> ModelRequestError:
+    """What our transport refused (an answer over the size limit, a redirect to another origin) as
+    a final error: neither is retried, as the same request gets the same answer, or redirect."""
+    kind = "too_large" if isinstance(exc, ResponseTooLarge) else "redirect"
+    return ModelRequestError(f"model {name!r}: {exc}", kind=kind)
+
+
 @contextlib.contextmanager
 def http_errors(*, name: str, where: str, timeout: float) -> Iterator[None]:
     """Map what ``httpx2`` raises to :class:`~vsync_models.errors.ModelUnavailable` (as :class:`Transient`).
 
-    ``timeout`` when no answer came in time, else ``connection``; the error's ``reason`` attribute
-    holds the innermost cause (for :class:`~vsync_models.errors.ServerGone`'s message).
+    ``timeout`` when no complete answer came within the deadline, else ``connection``; the error's
+    ``reason`` attribute holds the innermost cause (for :class:`~vsync_models.errors.ServerGone`'s
+    message). What our transport refuses (:func:`wire_refusal`) is final, not :class:`Transient`.
     """
     try:
         yield
+    except (ResponseTooLarge, CrossOriginRedirect) as exc:
+        raise wire_refusal(exc, name=name) from None
     except httpx2.TimeoutException:
-        raise Transient(
-            ModelUnavailable(f"model {name!r}: no answer from {where} within {timeout:g}s", kind="timeout")
-        ) from None
+        raise deadline_error(name=name, where=where, timeout=timeout) from None
     except TRANSPORT_ERRORS as exc:
         why = reason(exc)
         error = ModelUnavailable(f"model {name!r}: cannot reach {where} ({why})", kind="connection")

@@ -54,6 +54,7 @@ from vsync_models.errors import (
 )
 from vsync_models.models.base import ModelOutput
 from vsync_models.models.common import LAYOUT_VERSION, TRANSPORT_ERRORS, chat_output, exchange, reason
+from vsync_models.models.transport import DEFAULT_MAX_RESPONSE_BYTES, BoundedClient
 from vsync_models.models.retry import RetryPolicy, call_with_retries
 from vsync_models.serve.launch import DEFAULT_STARTUP_TIMEOUT_S
 from vsync_models.serve.vllm_engine import VllmSettings, vllm_command
@@ -148,6 +149,7 @@ class OmniServerModel:
         retry: RetryPolicy | None = None,
         rng: Callable[[], float] | None = None,
         token: str | None = None,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         if audio_mode not in ("in_video", "separate"):
             raise ConfigError(
@@ -189,7 +191,10 @@ class OmniServerModel:
         self._given_client = http_client
         if http_client is not None and token:
             http_client.headers.update(_auth_headers(token))
-        self._clients = [http_client or httpx2.Client(headers=_auth_headers(token))]
+        self.max_response_bytes = max_response_bytes
+        self._clients = [
+            http_client or BoundedClient(headers=_auth_headers(token), max_response_bytes=max_response_bytes)
+        ]
         if http_client is None:
             weakref.finalize(self, _close_first, self._clients)
         self._sleep = sleep
@@ -213,7 +218,7 @@ class OmniServerModel:
         if self._given_client is not None:
             return
         old = self._clients[0]
-        self._clients[0] = httpx2.Client(headers=old.headers)
+        self._clients[0] = BoundedClient(headers=old.headers, max_response_bytes=self.max_response_bytes)
         old.close()
 
     def connect(self, url: str) -> None:

@@ -26,8 +26,22 @@ import openai
 
 from vsync_models.errors import ConfigError, ModelRequestError, ModelUnavailable
 from vsync_models.models.base import ModelOutput
-from vsync_models.models.common import LAYOUT_VERSION, chat_output, excerpt, reason, status_kind
+from vsync_models.models.common import (
+    LAYOUT_VERSION,
+    chat_output,
+    deadline_error,
+    excerpt,
+    reason,
+    status_kind,
+    wire_refusal,
+)
 from vsync_models.models.retry import RetryPolicy, Transient, call_with_retries, parse_retry_after
+from vsync_models.models.transport import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    BoundedClient,
+    CrossOriginRedirect,
+    ResponseTooLarge,
+)
 from vsync_models.types import Request
 
 __all__ = ["DEFAULT_OPENAI_BASE_URL", "OpenAICompatModel", "resolve_openai_settings"]
@@ -91,6 +105,7 @@ class OpenAICompatModel:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] | None = None,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.name = name
         self.model_name = model_name
@@ -112,6 +127,7 @@ class OpenAICompatModel:
         key = api_key or None
         self._redact = _make_redactor(key)
         self._http_client = http_client
+        self.max_response_bytes = max_response_bytes
         self._client: openai.OpenAI | None = None
         self._client_lock = threading.Lock()
         self._key_source = (lambda: key) if key else None
@@ -190,11 +206,9 @@ class OpenAICompatModel:
             # answer (about 0.3 ms): ``cast_to=object`` hands back the decoded JSON as it is.
             completion = client.post("/chat/completions", body=kwargs, cast_to=object)
         except openai.APITimeoutError:
-            raise Transient(
-                ModelUnavailable(
-                    f"model {self.name!r}: no answer from {where} within {self.timeout_s:g}s", kind="timeout"
-                )
-            ) from None
+            raise deadline_error(name=self.name, where=where, timeout=self.timeout_s) from None
+        except (ResponseTooLarge, CrossOriginRedirect) as exc:  # our transport's; the SDK lets them through
+            raise self._redacted(wire_refusal(exc, name=self.name)) from None
         except openai.APIConnectionError as exc:
             raise Transient(
                 ModelUnavailable(
@@ -286,13 +300,19 @@ class OpenAICompatModel:
                     api_key=self._key_source(),
                     timeout=self.timeout_s,
                     max_retries=0,  # retries are ours (call_with_retries): counted, jittered, all kinds
-                    http_client=self._http_client,  # type: ignore[arg-type]
+                    # ours bounds each exchange: the deadline, the answer's size, same-origin redirects
+                    http_client=self._http_client  # type: ignore[arg-type]
+                    or BoundedClient(max_response_bytes=self.max_response_bytes, follow_redirects=True),
                 )
             return self._client
 
     def _reason(self, exc: BaseException) -> str:
         """The innermost cause (e.g. "Connection refused"), which says more than the SDK's wrapper."""
         return self._redact(reason(exc, _EXCERPT_CHARS))
+
+    def _redacted(self, error: ModelRequestError) -> ModelRequestError:
+        error.args = (self._redact(str(error)),)
+        return error
 
     def _excerpt(self, body: str) -> str:
         return self._redact(excerpt(body, _EXCERPT_CHARS))

@@ -115,15 +115,23 @@ def _openai_model(name: str, model_id: str, settings: dict[str, Any], config: Co
         max_frames=int(settings.get("num_video_frames", runtime.max_frames)),
         timeout_s=float(settings.get("timeout_s", 120)),
         retry=retry_policy(config),
+        max_response_bytes=response_limit(config),
     )
 
 
 def retry_policy(config: Config) -> RetryPolicy:
     """``runtime.max_retries`` (the original's key) with our backoff keys."""
     runtime = config.runtime
-    return RetryPolicy(
+    policy = RetryPolicy(
         max_retries=runtime.max_retries, base_s=runtime.retry_base_sec, cap_s=runtime.retry_cap_sec
     )
+    cap = runtime.retry_after_cap_sec
+    return policy if cap is None else replace(policy, max_wait_s=cap)
+
+
+def response_limit(config: Config) -> int:
+    """``runtime.max_response_mb`` in bytes: a longer answer is an error, counted while it is read."""
+    return int(config.runtime.max_response_mb * 2**20)
 
 
 ENGINES = ("transformers", "vllm")
@@ -212,7 +220,7 @@ def _gemini_model(name: str, model_id: str, settings: dict[str, Any], config: Co
         video_fps=None if fps is None else float(fps),
         inline_max_bytes=int(float(settings.get("inline_max_mb", 8)) * 1024 * 1024),
         # Gemini's 429s carry long RetryInfo delays; wait up to five minutes for them
-        retry=replace(retry_policy(config), max_wait_s=300.0),
+        retry=replace(retry_policy(config), max_wait_s=config.runtime.retry_after_cap_sec or 300.0),
     )
 
 
@@ -296,6 +304,7 @@ def _served_model(name: str, settings: dict[str, Any], config: Config) -> Model:
         engine=engine,
         timeout_s=float(settings.get("timeout_s", 600)),
         retry=retry_policy(config),
+        max_response_bytes=response_limit(config),
         launch=launch,
         token=(config.env.get("VSYNC_SERVER_TOKEN") or "").strip() or None,
     )

@@ -1,7 +1,8 @@
 """When and how long to retry a model call: one policy and one loop for every adapter.
 
-The server's own wish (``Retry-After``, in seconds or as an HTTP date) wins, up to a ceiling;
-otherwise the wait doubles per attempt up to a cap, with jitter: many xdist workers hit by the same
+The server's own wish (``Retry-After``, in seconds or as an HTTP date) wins, up to a ceiling
+(``runtime.retry_after_cap_sec``); a server asking for longer gets an error at once, with the value
+it asked for, instead of a run that waits for it once per retry and per item. Otherwise the wait doubles per attempt up to a cap, with jitter: many xdist workers hit by the same
 outage must not come back in lock-step and knock the endpoint over again. Each adapter keeps the
 decision of *what* is retryable (it knows its vendor's errors) and says so by raising
 :class:`Transient`; the arithmetic and the loop live here, once. The randomness and the sleep are
@@ -87,8 +88,9 @@ class RetryPolicy:
     max_retries: int = 5
     base_s: float = 1.0
     cap_s: float = 30.0
-    max_wait_s: float = 120.0
-    """Ceiling on a server's ``Retry-After``: a server asking for an hour gets an error instead."""
+    max_wait_s: float = 60.0
+    """Ceiling on a server's ``Retry-After`` (``runtime.retry_after_cap_sec``): a server asking for
+    longer gets an error at once instead of a retry."""
     jitter: float = 0.5
 
     def wait_s(self, attempt: int, asked: float | None, rng: Rng | None = None) -> float:
@@ -112,7 +114,8 @@ def call_with_retries(
 ) -> tuple[_T, int]:
     """Run ``attempt`` until it returns or raises something other than :class:`Transient`.
 
-    Returns the result and how many retries it took. When the retries are used up, the last
+    Returns the result and how many retries it took. A ``Retry-After`` above the policy's
+    ``max_wait_s`` ends the call at once with that error. When the retries are used up, the last
     transient error is raised with ``retries`` set and "after N attempts" in its message, so the
     report can say both why and how hard we tried.
     """
@@ -121,6 +124,15 @@ def call_with_retries(
         try:
             return attempt(), retries
         except Transient as exc:
+            if exc.retry_after is not None and exc.retry_after > policy.max_wait_s:
+                error = exc.error
+                error.args = (
+                    f"{error} (the server asked to retry after {exc.retry_after:g}s, more than "
+                    f"runtime.retry_after_cap_sec {policy.max_wait_s:g}s: not retried)",
+                    *error.args[1:],
+                )
+                error.retries = retries
+                raise error from None
             if retries >= policy.max_retries:
                 error = exc.error
                 if retries:
