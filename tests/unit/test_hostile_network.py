@@ -13,7 +13,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -189,9 +188,7 @@ def drip(payload: bytes, every_s: float) -> Handler:
 
 @pytest.mark.parametrize("client", sorted(CLIENTS))
 @pytest.mark.parametrize("part", ["headers", "body"])
-def test_a_server_that_drips_its_answer_ends_as_a_timeout_within_the_deadline(
-    client, part, serve, request_
-):
+def test_a_server_that_drips_its_answer_ends_as_a_timeout_within_the_deadline(client, part, serve, request_):
     """Each byte comes well within the read timeout; only a deadline for the whole exchange ends it."""
     answer = http("200 OK", completion())
     split = answer.index(b"\r\n\r\n") + 4
@@ -224,7 +221,9 @@ def test_an_answer_over_the_size_limit_is_an_error_naming_the_limit(client, decl
             conn.sendall(http("200 OK", big))
             sent.append(len(big))
             return
-        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n")
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n"
+        )
         total = 0
         try:
             for _ in range(10_000):  # 40 MB if nobody stops reading
@@ -259,7 +258,9 @@ def test_the_response_limit_is_a_runtime_setting(tmp_path):
     path.write_text("runtime:\n  max_response_mb: -1\n")
     from vsync_models.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"config.yaml runtime: 'max_response_mb' must be a positive number, got -1"):
+    with pytest.raises(
+        ConfigError, match=r"config.yaml runtime: 'max_response_mb' must be a positive number, got -1"
+    ):
         load_config(path, environ={})
 
 
@@ -289,7 +290,9 @@ def test_the_retry_after_cap_is_a_runtime_setting(tmp_path):
     path.write_text("runtime:\n  retry_after_cap_sec: 5\n")
     model = build_model("openai:x", load_config(path, environ={"OPENAI_API_KEY": "sk-x"}))
     assert model.retry.max_wait_s == 5.0
-    assert build_model("openai:x", load_config(None, environ={"OPENAI_API_KEY": "k"})).retry.max_wait_s == 60.0
+    assert (
+        build_model("openai:x", load_config(None, environ={"OPENAI_API_KEY": "k"})).retry.max_wait_s == 60.0
+    )
 
 
 @pytest.mark.parametrize("client", sorted(CLIENTS))
@@ -309,6 +312,7 @@ def test_a_redirect_to_another_origin_is_refused_naming_both(client, serve, requ
 
 def test_a_redirect_within_the_origin_is_still_followed_by_the_openai_client(serve, request_):
     """(Our own server's client follows no redirect at all, as before: a 3xx is an HTTP error.)"""
+
     def handler(conn: socket.socket, head: bytes) -> None:
         if b"/moved" in head.split(b"\r\n")[0]:
             conn.sendall(http("200 OK", completion("Answer: C")))

@@ -54,8 +54,8 @@ from vsync_models.errors import (
 )
 from vsync_models.models.base import ModelOutput
 from vsync_models.models.common import LAYOUT_VERSION, TRANSPORT_ERRORS, chat_output, exchange, reason
-from vsync_models.models.transport import DEFAULT_MAX_RESPONSE_BYTES, BoundedClient
 from vsync_models.models.retry import RetryPolicy, call_with_retries
+from vsync_models.models.transport import DEFAULT_MAX_RESPONSE_BYTES, BoundedClient
 from vsync_models.serve.launch import DEFAULT_STARTUP_TIMEOUT_S
 from vsync_models.serve.vllm_engine import VllmSettings, vllm_command
 from vsync_models.types import Item, Modality, Request

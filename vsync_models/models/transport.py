@@ -62,7 +62,9 @@ class CrossOriginRedirect(Exception):
     """A redirect to another origin (scheme, host, port): refused, never followed."""
 
     def __init__(self, source: str, target: str) -> None:
-        super().__init__(f"{source} redirected to another origin, {target}; redirects are followed only within one origin")
+        super().__init__(
+            f"{source} redirected to another origin, {target}; redirects are followed only within one origin"
+        )
         self.source = source
         self.target = target
 
@@ -109,7 +111,9 @@ class _DeadlineStream(httpcore2.NetworkStream):
     def close(self) -> None:
         self._inner.close()
 
-    def start_tls(self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None) -> Any:
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> Any:
         inner = self._inner.start_tls(ssl_context, server_hostname, _left(timeout, httpcore2.ConnectTimeout))
         return _DeadlineStream(inner)
 
