@@ -89,7 +89,7 @@ def test_killed_writer_keeps_every_committed_answer(tmp_path):
         cache = ResponseCache(__import__("pathlib").Path({str(path)!r}))
         for i in range(100000):
             req = SimpleNamespace(item_id=str(i), level=1, modality=Modality.AVT)
-            cache.put(str(i), req, "m", Response(text=str(i), latency_s=0.0))
+            assert cache.put(str(i), req, "m", Response(text=str(i), latency_s=0.0)), cache.read_only
             print(i, flush=True)
         """
     )
@@ -112,8 +112,8 @@ def _open_and_write(path: str, start, results) -> None:
     try:
         cache = ResponseCache(Path(path))
         cache.get("probe")
-        cache.put(str(os.getpid()), fake_request(), "m", Response(text="A", latency_s=0.0))
-        results.put("ok")
+        stored = cache.put(str(os.getpid()), fake_request(), "m", Response(text="A", latency_s=0.0))
+        results.put("ok" if stored else f"not stored: {cache.read_only}")
     except Exception as exc:  # reported back to the parent, which asserts on it
         results.put(repr(exc))
 
@@ -134,3 +134,91 @@ def test_many_processes_opening_a_fresh_cache_at_once(tmp_path):
             p.join(60)
         outcomes += [results.get(timeout=10) for _ in procs]
     assert outcomes == ["ok"] * 180
+
+
+# -- a cache that cannot be written never costs an answer ----------------------------------------
+
+
+class CountingModel:
+    """Answers every request with "A" and counts the calls."""
+
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def fingerprint(self) -> dict:
+        return {"adapter": "counting"}
+
+    def check(self) -> None:
+        pass
+
+    def generate(self, request):
+        from vsync_models.models.base import ModelOutput
+
+        self.calls += 1
+        return ModelOutput(text="A")
+
+
+def _items(tmp_path: Path, n: int):
+    from vsync_models.types import Item
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"not decoded: the at modality reads only the transcript")
+    return [
+        Item(
+            id=f"q{i}",
+            video_path=clip.name,
+            question=f"Question {i}?",
+            options=("A. x", "B. y"),
+            correct_answer="A",
+            video_file=clip,
+            asr_content="hi",
+        )
+        for i in range(n)
+    ]
+
+
+def _evaluator(model, cache: ResponseCache, tmp_path: Path):
+    from vsync_models.data.media import MediaPreparer
+    from vsync_models.data.prompts import PromptSettings
+    from vsync_models.run.evaluate import Evaluator
+
+    return Evaluator(
+        model=model, prompts={1: PromptSettings()}, preparer=MediaPreparer(tmp_path / "m"), cache=cache
+    )
+
+
+def test_a_full_disk_makes_the_cache_read_only_and_keeps_every_answer(tmp_path, monkeypatch):
+    from vsync_models.types import Outcome
+
+    writes: list[str] = []
+
+    def disk_full(self, key, *args):
+        writes.append(key)
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(ResponseCache, "_put", disk_full)
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    model = CountingModel()
+    evaluator = _evaluator(model, cache, tmp_path)
+    results = [evaluator.evaluate(item, Modality.AT) for item in _items(tmp_path, 3)]
+    assert [r.outcome for r in results] == [Outcome.CORRECT] * 3, [r.response.error for r in results]
+    assert [r.response.text for r in results] == ["A"] * 3 and model.calls == 3
+    assert len(writes) == 1, "tried once; read-only from then on"
+    assert cache.read_only == "OperationalError: database or disk is full"
+    notice = cache.newly_read_only()
+    assert notice and "read-only for the rest of this run" in notice and "disk is full" in notice
+    assert cache.newly_read_only() is None, "said once"
+
+
+def test_a_cache_that_cannot_even_be_created_is_a_miss_and_read_only(tmp_path):
+    from vsync_models.types import Outcome
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache directory should be")
+    cache = ResponseCache(blocker / "responses.sqlite")
+    evaluator = _evaluator(CountingModel(), cache, tmp_path)
+    results = [evaluator.evaluate(item, Modality.AT) for item in _items(tmp_path, 2)]
+    assert [r.outcome for r in results] == [Outcome.CORRECT] * 2, [r.response.error for r in results]
+    assert cache.read_only and cache.newly_read_only() and cache.newly_read_only() is None

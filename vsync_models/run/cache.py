@@ -4,6 +4,12 @@ SQLite in WAL mode, one connection per process, one transaction per answer:
 pytest-xdist workers write concurrently, and a worker (or the whole run) killed
 mid-way loses nothing that was already answered. Only successful responses are
 stored, so a rerun asks again exactly for the items that are missing or errored.
+
+A cache that cannot be written (a full disk, no permission, a locked or broken database) never
+costs an answer: the first failed write makes it read-only for the rest of the process
+(:attr:`ResponseCache.read_only` says why, :meth:`ResponseCache.newly_read_only` once), the answer
+goes on to the item's record and the results as if it had been stored, and later answers are not
+offered to it again. A cache that cannot be read is a miss.
 """
 
 from __future__ import annotations
@@ -21,9 +27,17 @@ from filelock import FileLock
 
 from vsync_models.types import Request, Response
 
-__all__ = ["CACHE_SCHEMA_VERSION", "ResponseCache", "cache_key"]
+__all__ = ["CACHE_SCHEMA_VERSION", "CacheReadOnlyWarning", "ResponseCache", "cache_key"]
 
 CACHE_SCHEMA_VERSION = 1
+
+_STORE_ERRORS = (sqlite3.Error, OSError)
+"""What SQLite and the file system raise for a full disk, a missing permission, a locked file."""
+
+
+class CacheReadOnlyWarning(UserWarning):
+    """The response cache could not be written; the run goes on without storing answers."""
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -73,6 +87,21 @@ class ResponseCache:
         self._conn: sqlite3.Connection | None = None
         self._pid: int | None = None
         self._lock = threading.RLock()
+        self.read_only: str | None = None
+        """Why answers are no longer stored (the first failed write); ``None`` while they are."""
+        self._told = False
+
+    def newly_read_only(self) -> str | None:
+        """The one-line notice that the cache went read-only, the first time it is asked; else ``None``."""
+        with self._lock:
+            if self.read_only is None or self._told:
+                return None
+            self._told = True
+        return (
+            f"the response cache {self.path} cannot be written ({self.read_only}); it is read-only "
+            "for the rest of this run: answers still reach the results and records, but a rerun "
+            "will ask for them again"
+        )
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is not None and self._pid == os.getpid():
@@ -93,23 +122,44 @@ class ResponseCache:
         return conn
 
     def get(self, key: str) -> Response | None:
-        with self._lock:
-            row = (
-                self._connect()
-                .execute("SELECT text, latency_s, usage FROM responses WHERE key = ?", (key,))
-                .fetchone()
-            )
+        """The stored answer for ``key``; ``None`` when there is none or the cache cannot be read."""
+        try:
+            with self._lock:
+                row = (
+                    self._connect()
+                    .execute("SELECT text, latency_s, usage FROM responses WHERE key = ?", (key,))
+                    .fetchone()
+                )
+        except _STORE_ERRORS as exc:
+            self._failed(exc)
+            return None
         if row is None:
             return None
         text, latency, usage = row
         return Response(text=text, latency_s=latency, usage=json.loads(usage) if usage else None, cached=True)
 
-    def put(self, key: str, request: Request, model_name: str, response: Response) -> None:
-        """Store a successful response in its own transaction; errored responses are never stored."""
+    def put(self, key: str, request: Request, model_name: str, response: Response) -> bool:
+        """Store a successful response in its own transaction; errored responses are never stored.
+
+        ``False`` when it was not stored because the cache is (or just became) read-only; the
+        answer itself is the caller's and stays valid.
+        """
         if response.error is not None:
             raise ValueError("errored responses are not cached")
         with self._lock:
-            self._put(key, request, model_name, response)
+            if self.read_only is not None:
+                return False
+            try:
+                self._put(key, request, model_name, response)
+            except _STORE_ERRORS as exc:
+                self._failed(exc)
+                return False
+        return True
+
+    def _failed(self, exc: BaseException) -> None:
+        with self._lock:
+            if self.read_only is None:
+                self.read_only = f"{type(exc).__name__}: {exc}"
 
     def _put(self, key: str, request: Request, model_name: str, response: Response) -> None:
         self._connect().execute(
