@@ -322,3 +322,49 @@ def test_a_redirect_within_the_origin_is_still_followed_by_the_openai_client(ser
     server = serve(handler)
     response = ask_guarded(openai_model(server.url), request_)
     assert response.error is None and response.text == "Answer: C"
+
+
+# -- point 9: a dead OpenAI-compatible endpoint costs a run-wide number of retries -------------------
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"  # nothing listens: every connection is refused
+
+
+def test_refused_connections_are_budgeted_across_items_and_processes(tmp_path, request_):
+    """Two models sharing one budget file stand for two xdist workers of one run."""
+    from vsync_models.errors import ServerGone
+    from vsync_models.models.retry import RefusalBudget
+
+    url = closed_port_url()
+    slept: list[float] = []
+    workers = []
+    for _ in range(2):
+        budget = RefusalBudget(3)
+        budget.share(tmp_path / "run" / "refused")
+        workers.append(openai_model(url, retries=5, refusals=budget, sleep=slept.append))
+    first = ask_guarded(workers[0], request_)
+    assert first.error_kind == "connection" and first.retries == 3  # 4 refusals: 3 retried, then stop
+    assert "refused 4 connections in a row" in first.error and "max_refused_connections" in first.error
+    later = [ask_guarded(workers[i % 2], request_) for i in range(4)]
+    assert all(r.error_kind == "connection" and r.retries == 0 for r in later)
+    assert len(slept) == 3, "every later item, in either process, stops without a connection attempt"
+    assert workers[0].gone and workers[1].gone
+    from vsync_models.serve.serving import Endpoint
+
+    assert Endpoint(apis=[workers[1]]).gone(), "the run stops as for a dead server"
+    with pytest.raises(ServerGone):
+        workers[1].generate(request_)
+
+
+def test_an_answer_refills_the_budget(serve, request_):
+    from vsync_models.models.retry import RefusalBudget
+
+    budget = RefusalBudget(2)
+    assert budget.spend() and budget.spend()
+    server = serve(lambda conn, head: conn.sendall(http("200 OK", completion())))
+    assert ask_guarded(openai_model(server.url, refusals=budget), request_).error is None
+    assert budget.spend() and budget.spend() and not budget.spend() and budget.spent

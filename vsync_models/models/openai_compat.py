@@ -24,7 +24,7 @@ from typing import Any
 
 import openai
 
-from vsync_models.errors import ConfigError, ModelRequestError, ModelUnavailable
+from vsync_models.errors import ConfigError, ModelRequestError, ModelUnavailable, ServerGone
 from vsync_models.models.base import ModelOutput
 from vsync_models.models.common import (
     LAYOUT_VERSION,
@@ -35,7 +35,13 @@ from vsync_models.models.common import (
     status_kind,
     wire_refusal,
 )
-from vsync_models.models.retry import RetryPolicy, Transient, call_with_retries, parse_retry_after
+from vsync_models.models.retry import (
+    RefusalBudget,
+    RetryPolicy,
+    Transient,
+    call_with_retries,
+    parse_retry_after,
+)
 from vsync_models.models.transport import (
     DEFAULT_MAX_RESPONSE_BYTES,
     BoundedClient,
@@ -56,6 +62,9 @@ IMAGE_DETAIL = "low"
 
 PREFLIGHT_TIMEOUT_S = 10.0
 """check() must fail fast; a server that cannot list models in this time will not answer items either."""
+
+DEFAULT_REFUSED_CONNECTIONS = 5
+"""Refused connections retried in a whole run, when the caller does not say."""
 
 _EXCERPT_CHARS = 200
 _RETRY_STATUSES = (408, 409, 429)
@@ -106,6 +115,7 @@ class OpenAICompatModel:
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] | None = None,
         max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
+        refusals: RefusalBudget | None = None,
     ) -> None:
         self.name = name
         self.model_name = model_name
@@ -128,6 +138,10 @@ class OpenAICompatModel:
         self._redact = _make_redactor(key)
         self._http_client = http_client
         self.max_response_bytes = max_response_bytes
+        self.refusals = refusals or RefusalBudget(DEFAULT_REFUSED_CONNECTIONS)
+        """Refused connections the whole run may retry (``runtime.max_refused_connections``)."""
+        self.gone: str | None = None
+        """Why no request is worth sending any more (the budget above is spent), else ``None``."""
         self._client: openai.OpenAI | None = None
         self._client_lock = threading.Lock()
         self._key_source = (lambda: key) if key else None
@@ -191,10 +205,26 @@ class OpenAICompatModel:
         }
         if self.top_p is not None:
             kwargs["top_p"] = self.top_p
+        self._stop_if_gone()
         out, retries = call_with_retries(
             lambda: self._attempt(client, kwargs), self.retry, sleep=self._sleep, rng=self._rng
         )
+        self.refusals.refill()
         return ModelOutput(text=out.text, usage=out.usage, retries=retries)
+
+    def _stop_if_gone(self) -> None:
+        """Once the run's refused connections are spent (here or in another worker), send nothing."""
+        if self.gone is None and self.refusals.spent:
+            self.gone = self._gone_message()
+        if self.gone is not None:
+            raise ServerGone(self.gone, kind="connection")
+
+    def _gone_message(self) -> str:
+        return (
+            f"model {self.name!r}: {self.base_url} refused {self.refusals.limit + 1} connections in a "
+            "row in this run (runtime.max_refused_connections retries them across all items); "
+            "the endpoint is down"
+        )
 
     def _attempt(self, client: openai.OpenAI, kwargs: dict[str, Any]) -> ModelOutput:
         """One call; what may pass (429, 5xx, reset, timeout, a broken or empty body) is :class:`Transient`."""
@@ -210,11 +240,13 @@ class OpenAICompatModel:
         except (ResponseTooLarge, CrossOriginRedirect) as exc:  # our transport's; the SDK lets them through
             raise self._redacted(wire_refusal(exc, name=self.name)) from None
         except openai.APIConnectionError as exc:
-            raise Transient(
-                ModelUnavailable(
-                    f"model {self.name!r}: cannot reach {where} ({self._reason(exc)})", kind="connection"
-                )
-            ) from None
+            error = ModelUnavailable(
+                f"model {self.name!r}: cannot reach {where} ({self._reason(exc)})", kind="connection"
+            )
+            if _refused(exc) and not self.refusals.spend():
+                self.gone = self.gone or self._gone_message()
+                raise ServerGone(self.gone, kind="connection") from None
+            raise Transient(error) from None
         except openai.APIStatusError as exc:
             raise self._status_error(exc) from None
         except (openai.OpenAIError, ValueError) as exc:  # a JSON body that does not parse
@@ -324,6 +356,18 @@ def _data_url(jpeg: bytes) -> str:
     (avt and vt of an item, items of one clip): the media layer hands out the same bytes objects,
     whose hash Python keeps, so a lookup costs less than encoding again. 256 frames: 32 clips."""
     return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether ``exc`` (an SDK connection error) was a refused connection: nothing listens there."""
+    inner: BaseException | None = exc
+    for _ in range(20):  # chains are short; a cycle must not hang us
+        if inner is None:
+            return False
+        if isinstance(inner, ConnectionRefusedError):
+            return True
+        inner = inner.__cause__ or inner.__context__
+    return False
 
 
 def _make_redactor(key: str | None) -> Callable[[str], str]:

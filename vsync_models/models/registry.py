@@ -17,7 +17,7 @@ from typing import Any
 from vsync_models.config import Config
 from vsync_models.errors import ConfigError
 from vsync_models.models.base import Model
-from vsync_models.models.retry import RetryPolicy
+from vsync_models.models.retry import RefusalBudget, RetryPolicy
 
 __all__ = ["DEFAULT_MODEL", "build_model", "known_models"]
 
@@ -116,6 +116,7 @@ def _openai_model(name: str, model_id: str, settings: dict[str, Any], config: Co
         timeout_s=float(settings.get("timeout_s", 120)),
         retry=retry_policy(config),
         max_response_bytes=response_limit(config),
+        refusals=RefusalBudget(runtime.max_refused_connections),
     )
 
 

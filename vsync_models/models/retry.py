@@ -11,17 +11,29 @@ injectable, so tests check the waits without waiting.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TypeVar
+
+from filelock import FileLock
 
 from vsync_models.errors import ModelError
 
-__all__ = ["RetryPolicy", "Transient", "backoff_s", "call_with_retries", "parse_retry_after"]
+__all__ = [
+    "RefusalBudget",
+    "RetryPolicy",
+    "Transient",
+    "backoff_s",
+    "call_with_retries",
+    "parse_retry_after",
+]
 
 _T = TypeVar("_T")
 
@@ -144,3 +156,61 @@ def call_with_retries(
         except ModelError as exc:
             exc.retries = retries
             raise
+
+
+class RefusalBudget:
+    """Refused connections one endpoint may cost the whole run, not each item.
+
+    Every refused connection spends one; an answer refills it (a blip in a long run is not an
+    outage). Spent, it stays spent: :meth:`spend` says ``False`` from then on, and the adapter
+    stops asking (a dead server then costs ``limit`` retries in all, not ``max_retries`` per item).
+    One process counts in memory; :meth:`share` moves the count into a file under a lock, so the
+    xdist workers of one run spend one budget together.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._count = 0
+        self._path: Path | None = None
+        self._lock = threading.Lock()
+
+    def share(self, path: Path) -> None:
+        """Count in ``path`` from now on, with every process that shares it (one run's workers)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._path = path
+
+    def spend(self) -> bool:
+        """One refused connection: ``True`` while it may be retried, ``False`` once the budget is spent."""
+        with self._lock, self._file_lock():
+            count = self._read() + 1
+            self._write(count)
+        return count <= self.limit
+
+    def refill(self) -> None:
+        """An answer came: the endpoint is up, count from zero again (unless it was declared dead)."""
+        if self._read() == 0:
+            return
+        with self._lock, self._file_lock():
+            if self._read() <= self.limit:
+                self._write(0)
+
+    @property
+    def spent(self) -> bool:
+        return self._read() > self.limit
+
+    def _file_lock(self) -> contextlib.AbstractContextManager[object]:
+        return FileLock(f"{self._path}.lock") if self._path is not None else contextlib.nullcontext()
+
+    def _read(self) -> int:
+        if self._path is None:
+            return self._count
+        try:
+            return int(self._path.read_text(encoding="ascii") or 0)
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    def _write(self, count: int) -> None:
+        if self._path is None:
+            self._count = count
+        else:
+            self._path.write_text(str(count), encoding="ascii")

@@ -19,6 +19,7 @@ The life of a run, whatever serves the model::
     serving = serving_for(model, log_dir)
     urls = serving.start(root=project_dir, progress=print)   # controller: start or reuse
     serving.connect(urls)                                    # each other process (xdist worker)
+    serving.share_run(directory)                             # xdist workers: one run-wide budget
     ...
     serving.gone()        # after an infrastructure error: the server's death, or None
     serving.exited()      # servers this process started that exited before the end
@@ -31,16 +32,18 @@ times. Nothing here knows about pytest.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 from vsync_models.data.media import MediaPreparer
 from vsync_models.models.base import Model
 from vsync_models.models.omni_server import AudioCanary, OmniServerModel, ServerLaunch, audio_canary
 from vsync_models.models.replicas import ReplicaSet
+from vsync_models.models.retry import RefusalBudget
 from vsync_models.report.results import safe_name
 from vsync_models.serve.launch import (
     Progress,
@@ -79,6 +82,14 @@ _API_CLIENTS = (
 OpenAI SDK costs more than a second, and a model of a class never imported cannot be one."""
 
 
+class ApiClient(Protocol):
+    """An API adapter as serving sees it: where it asks, its run-wide refusal budget, its latch."""
+
+    base_url: str
+    refusals: RefusalBudget
+    gone: str | None
+
+
 class Serving:
     """How a model is served; this base serves nothing (the model answers in this process)."""
 
@@ -103,6 +114,9 @@ class Serving:
 
     def stop(self) -> None:
         """Stop every server :meth:`start` started; a server found running is left alone."""
+
+    def share_run(self, directory: Path) -> None:
+        """In each process of one run (xdist workers): keep run-wide counts in ``directory``."""
 
     def gone(self) -> str | None:
         """Why the run cannot go on (the model's server is gone), or ``None`` while it can."""
@@ -131,19 +145,29 @@ class Endpoint(Serving):
     """Reached over HTTP at URLs this run does not start (an API, or a server started elsewhere).
 
     ``clients`` are the omni-server clients among them: they latch a dead server's "gone".
+    ``apis`` are API clients: each latches "gone" once the run's refused connections to it are
+    spent (:class:`~vsync_models.models.retry.RefusalBudget`), counted across xdist workers.
     """
 
     is_remote = True
 
-    def __init__(self, clients: Sequence[OmniServerModel] = ()) -> None:
+    def __init__(self, clients: Sequence[OmniServerModel] = (), apis: Sequence[ApiClient] = ()) -> None:
         self.clients = list(clients)
+        self.apis = list(apis)
 
     def __repr__(self) -> str:
-        return f"Endpoint({[c.base_url for c in self.clients]!r})"
+        return f"Endpoint({[c.base_url for c in [*self.clients, *self.apis]]!r})"
+
+    def share_run(self, directory: Path) -> None:
+        for api in self.apis:
+            digest = hashlib.sha256(api.base_url.encode("utf-8")).hexdigest()[:16]
+            api.refusals.share(Path(directory) / f"refused-{digest}")
 
     def gone(self) -> str | None:
         reasons = [c.gone for c in self.clients]
-        return "; ".join(r for r in reasons if r) if reasons and all(reasons) else None
+        if reasons and all(reasons):
+            return "; ".join(r for r in reasons if r)
+        return next((a.gone for a in self.apis if a.gone), None)
 
 
 class LocalServer(Serving):
@@ -320,6 +344,8 @@ def serving_for(model: Model, log_dir: Path) -> Serving:
         )
     if isinstance(model, OmniServerModel):
         return Endpoint([model]) if model.launch is None else _local(model, model.launch, log_dir)
+    if _instance_of(model, *_API_CLIENTS[0]):  # OpenAI-compatible: a refused connection is budgeted
+        return Endpoint(apis=[model])  # type: ignore[list-item]
     if any(_instance_of(model, module, name) for module, name in _API_CLIENTS):
         return Endpoint()
     return InProcess()
