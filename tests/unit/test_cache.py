@@ -222,3 +222,75 @@ def test_a_cache_that_cannot_even_be_created_is_a_miss_and_read_only(tmp_path):
     results = [evaluator.evaluate(item, Modality.AT) for item in _items(tmp_path, 2)]
     assert [r.outcome for r in results] == [Outcome.CORRECT] * 2, [r.response.error for r in results]
     assert cache.read_only and cache.newly_read_only() and cache.newly_read_only() is None
+
+
+# -- two runs sharing a cache ask for an item once ---------------------------------------------------
+
+
+class SlowModel(CountingModel):
+    """Holds each request until told to answer, so that a second run finds it in flight."""
+
+    def __init__(self, release) -> None:
+        super().__init__()
+        self.release = release
+
+    def generate(self, request):
+        assert self.release.wait(60), "never released"
+        return super().generate(request)
+
+
+def test_two_runs_sharing_a_cache_ask_for_an_item_once(tmp_path):
+    import threading
+
+    from vsync_models.run.handoff import Claims
+    from vsync_models.types import Outcome
+
+    items = _items(tmp_path, 1)
+    release = threading.Event()
+    first, second = SlowModel(release), CountingModel()
+    runs = [_evaluator(model, ResponseCache(tmp_path / "c.sqlite"), tmp_path) for model in (first, second)]
+    runs[0].claims = Claims(tmp_path / "claims", pid=1001, alive=lambda pid: True)
+    runs[1].claims = Claims(tmp_path / "claims", pid=1002, alive=lambda pid: True)
+    results: dict[int, object] = {}
+    one = threading.Thread(target=lambda: results.update({0: runs[0].evaluate(items[0], Modality.AT)}))
+    one.start()
+    marker = runs[0].claims.marker(_key(runs[0], items[0]))
+    _until(marker.exists)
+    two = threading.Thread(target=lambda: results.update({1: runs[1].evaluate(items[0], Modality.AT)}))
+    two.start()
+    _until(lambda: runs[1].claims.waited == 1)  # the second run waits for the first's request
+    release.set()
+    one.join(60)
+    two.join(60)
+    assert first.calls == 1 and second.calls == 0, "asked once for both runs"
+    assert results[1].outcome is Outcome.CORRECT and results[1].response.cached
+    assert not marker.exists()
+
+
+def test_a_claim_left_by_a_killed_run_is_stale(tmp_path):
+    from vsync_models.run.handoff import Claims
+
+    items = _items(tmp_path, 1)
+    model = CountingModel()
+    run = _evaluator(model, ResponseCache(tmp_path / "c.sqlite"), tmp_path)
+    dead = Claims(tmp_path / "claims", pid=4242)
+    assert dead.claim(_key(run, items[0]))  # left behind by a run that was SIGKILLed
+    run.claims = Claims(tmp_path / "claims", alive=lambda pid: pid != 4242)
+    assert run.evaluate(items[0], Modality.AT).response.text == "A" and model.calls == 1
+    old = Claims(tmp_path / "claims2", pid=1, clock=lambda: 0.0)  # alive, but far too old
+    assert old.claim("k")
+    assert Claims(tmp_path / "claims2", alive=lambda pid: True).claim("k")
+
+
+def _key(evaluator, item) -> str:
+    from vsync_models.data.prompts import build_request
+
+    request = build_request(item, Modality.AT, evaluator.prompts[1], evaluator.preparer)
+    return cache_key(evaluator.model.name, evaluator.model.fingerprint(), request, request.media.content_hash)
+
+
+def _until(condition, limit_s: float = 60.0) -> None:
+    deadline = time.monotonic() + limit_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition never came true"
+        time.sleep(0.01)

@@ -1,6 +1,9 @@
 """One item × modality from request to outcome: the pipeline the pytest plugin drives.
 
-    build_request ─▶ cache? ─▶ ask(model) ─▶ store ─▶ scoring.score (extract + score) ─▶ ItemResult
+    build_request ─▶ cache? ─▶ claim ─▶ ask(model) ─▶ store ─▶ release ─▶ scoring.score ─▶ ItemResult
+
+A key another process (a second run on the same cache, another worker) is asking for already is
+waited for, then read from the cache (:class:`~vsync_models.run.handoff.Claims`).
 
 Kept out of the plugin so it can be used (and tested) without pytest.
 """
@@ -18,6 +21,7 @@ from vsync_models.errors import MediaError
 from vsync_models.models.base import Model, ask
 from vsync_models.record import Record, Repeat, Rotation
 from vsync_models.run.cache import ResponseCache, cache_key
+from vsync_models.run.handoff import Claims
 from vsync_models.run.records import with_provenance
 from vsync_models.scoring.score import ScoringSettings, score
 from vsync_models.types import Item, ItemResult, Modality, Outcome, Request, Response
@@ -41,6 +45,8 @@ class Evaluator:
     """The original's ``runtime.request_delay``: a pause before every real model call."""
     sleep: Any = time.sleep
     scoring: ScoringSettings | None = None
+    claims: Claims | None = None
+    """In-flight markers beside the cache: a request another process is sending is waited for."""
 
     def evaluate(self, item: Item, modality: Modality, repeat: int = 0, rotation: int = 0) -> ItemResult:
         try:
@@ -61,14 +67,28 @@ class Evaluator:
                 )
             except MediaError as exc:
                 return self._error(item, modality, f"{type(exc).__name__}: {exc}", exc.kind)
-            if self.read_cache and (hit := self.cache.get(key)) is not None:
+            if self.read_cache and (hit := self._cached_or_claimed(key)) is not None:
                 return self._score(item, modality, hit, self.scoring)
-        if self.request_delay_s > 0:
-            self.sleep(self.request_delay_s)
-        response = ask(self.model, request)
-        if response.error is None and self.cache is not None and key is not None:
-            self.cache.put(key, request, self.model.name, response)
+        try:
+            if self.request_delay_s > 0:
+                self.sleep(self.request_delay_s)
+            response = ask(self.model, request)
+            if response.error is None and self.cache is not None and key is not None:
+                self.cache.put(key, request, self.model.name, response)
+        finally:
+            if self.claims is not None and key is not None and self.read_cache:
+                self.claims.release(key)
         return self._score(item, modality, response, self.scoring)
+
+    def _cached_or_claimed(self, key: str) -> Response | None:
+        """The cached answer; else, with claims, wait while another process asks, then look again.
+        ``None``: this process holds the claim (or there are no claims) and asks itself."""
+        assert self.cache is not None
+        while (hit := self.cache.get(key)) is None:
+            if self.claims is None or self.claims.claim(key):
+                return None
+            self.claims.wait(key)
+        return hit
 
     def evaluate_repeats(self, item: Item, modality: Modality, n: int) -> list[ItemResult]:
         """``--repeat N``: the same request N times, each a separate cache entry (its repeat index)."""

@@ -1,5 +1,14 @@
-"""Requests one process gave away while they were in flight: the process that took the item over
-waits for the answer instead of asking the model a second time.
+"""Requests in flight that another process will want: it waits for the answer instead of asking
+the model a second time.
+
+:class:`Claims` (any two processes sharing a response cache: two runs, two xdist workers, two
+identical items): whoever is about to ask for a cache key claims it with a marker; another process
+that needs the same key while the marker is there waits, then finds the answer in the cache. A
+failed request is not cached, so the waiter then asks itself. A marker whose process is gone (a
+killed run), or older than :data:`WAIT_LIMIT_S`, is stale and removed by whoever finds it.
+
+:class:`Handoff` (between the xdist workers of one run): requests one process gave away while they
+were in flight: the process that took the item over waits for the answer.
 
 With pipelining, an xdist worker sends requests for the items queued to it long before it runs
 them. Work stealing can then move a queued item to an idle worker while its request is already on
@@ -19,9 +28,11 @@ instead (:meth:`Handoff.start` returns ``False``), so the new owner is the only 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -29,7 +40,7 @@ from pathlib import Path
 
 from vsync_models.report.results import write_json_atomic
 
-__all__ = ["Handoff"]
+__all__ = ["Claims", "Handoff"]
 
 POLL_S = 0.02
 """How often a waiting worker looks again: small against any model's latency."""
@@ -143,6 +154,87 @@ class Handoff:
             with self._lock:
                 self.waited += 1
         return waited
+
+
+class Claims:
+    """In-flight markers for cache keys, shared by every process that uses one response cache."""
+
+    def __init__(
+        self,
+        directory: Path,
+        pid: int | None = None,
+        alive: Callable[[int], bool] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        wait_limit_s: float = WAIT_LIMIT_S,
+    ) -> None:
+        self.directory = Path(directory)
+        self.pid = os.getpid() if pid is None else pid
+        self.host = socket.gethostname()
+        self._alive = alive or _pid_alive
+        self._sleep = sleep
+        self._clock = clock
+        self.wait_limit_s = wait_limit_s
+        self.waited = 0
+        """Requests this process did not send because another one was asking already."""
+        self._lock = threading.Lock()
+
+    def marker(self, key: str) -> Path:
+        return self.directory / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
+
+    def claim(self, key: str) -> bool:
+        """Mark ``key`` as asked for by this process; ``False`` if another live claim holds it.
+
+        A marker that cannot be written (a read-only cache) claims nothing and stops nothing: ``True``.
+        """
+        path = self.marker(key)
+        tmp = path.with_name(f"{path.stem}.{self.pid}.{threading.get_ident()}.tmp")
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            body = {"pid": self.pid, "host": self.host, "at": self._clock()}
+            tmp.write_text(json.dumps(body), encoding="utf-8")
+            try:
+                os.link(tmp, path)  # atomic, and refuses an existing marker: exactly one claimant
+            except FileExistsError:
+                if not self._stale(path):
+                    return False
+                path.unlink(missing_ok=True)
+                return self.claim(key)
+            finally:
+                tmp.unlink(missing_ok=True)
+        except OSError:
+            return True
+        return True
+
+    def release(self, key: str) -> None:
+        """The request for ``key`` ended (its answer, if any, is in the cache)."""
+        with contextlib.suppress(OSError):
+            self.marker(key).unlink(missing_ok=True)
+
+    def wait(self, key: str) -> bool:
+        """Wait while a live claim on ``key`` lasts; ``False`` if it outlasted the wait limit."""
+        path = self.marker(key)
+        with self._lock:
+            self.waited += 1
+        while path.exists():
+            if self._stale(path):
+                path.unlink(missing_ok=True)
+                break
+            self._sleep(POLL_S)
+        return not path.exists()
+
+    def _stale(self, path: Path) -> bool:
+        """A claim nobody will answer: its process died, it is unreadable, or it is too old."""
+        try:
+            body = json.loads(path.read_text(encoding="utf-8"))
+            pid, host, at = int(body["pid"]), str(body["host"]), float(body["at"])
+        except FileNotFoundError:
+            return False
+        except (OSError, KeyError, TypeError, ValueError):
+            return True
+        if self._clock() - at > self.wait_limit_s:
+            return True
+        return host == self.host and pid != self.pid and not self._alive(pid)
 
 
 def _read_pid(path: Path) -> int | None:
