@@ -294,3 +294,22 @@ def _until(condition, limit_s: float = 60.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition never came true"
         time.sleep(0.01)
+
+
+def test_identical_items_share_one_cached_answer_and_the_reliability_line_says_so(tmp_path):
+    """Intended: the cache key is what the model is shown, not the item id (docs/reliability.md)."""
+    from dataclasses import replace
+
+    from vsync_models.report.reliability import format_reliability, reliability
+    from vsync_models.run.evaluate import evaluate_case
+
+    first, other = _items(tmp_path, 2)
+    twin = replace(first, id="q-twin")  # same text and clip under another id
+    model = CountingModel()
+    evaluator = _evaluator(model, ResponseCache(tmp_path / "c.sqlite"), tmp_path)
+    records = [evaluate_case(evaluator, item, Modality.AT)[1] for item in (first, twin, other)]
+    assert model.calls == 2 and [r.cached for r in records] == [False, True, False]
+    costs = reliability(records)
+    assert costs.shared == 1 and costs.eventful
+    assert "3 answers (1 from cache, 1 identical to another item's request)" in format_reliability(costs)
+    assert reliability([records[0], records[2]]).shared == 0
