@@ -368,3 +368,30 @@ def test_an_answer_refills_the_budget(serve, request_):
     server = serve(lambda conn, head: conn.sendall(http("200 OK", completion())))
     assert ask_guarded(openai_model(server.url, refusals=budget), request_).error is None
     assert budget.spend() and budget.spend() and not budget.spend() and budget.spent
+
+
+# -- Gemini's native client sends through the same bounded client ----------------------------------
+
+
+def gemini_model(url: str, **kw):
+    from vsync_models.models.gemini import GeminiModel
+
+    return GeminiModel(
+        "gemini_2_5_flash",
+        "gemini-2.5-flash",
+        "gm-hostile-test",
+        base_url=url.removesuffix("/v1"),
+        retry=RetryPolicy(max_retries=1, base_s=0.01, cap_s=0.01),
+        **kw,
+    )
+
+
+def test_gemini_answers_are_bounded_in_size_and_time(serve, request_):
+    big = serve(lambda conn, head: conn.sendall(http("200 OK", b'{"candidates": "' + b"A" * 200_000 + b'"}')))
+    response = ask_guarded(gemini_model(big.url, max_response_bytes=64 * 1024), request_)
+    assert response.error_kind == "too_large" and "65536 bytes" in response.error, response.error
+    assert big.chats == 1
+    dripping = serve(drip(http("200 OK", b'{"candidates": []}'), 0.25))
+    response = ask_guarded(gemini_model(dripping.url, timeout_s=1.0), request_)
+    assert response.error_kind == "timeout" and "whole answer" in response.error, response.error
+    assert dripping.chats == 2

@@ -37,8 +37,21 @@ from typing import Any, TypeVar
 from vsync_models.data.media import audio_wav_bytes
 from vsync_models.errors import ConfigError, MediaError, ModelError, ModelRequestError, ModelUnavailable
 from vsync_models.models.base import ModelOutput
-from vsync_models.models.common import LAYOUT_VERSION, RETRY_STATUSES, reason, status_kind, usage_counts
+from vsync_models.models.common import (
+    LAYOUT_VERSION,
+    RETRY_STATUSES,
+    reason,
+    status_kind,
+    usage_counts,
+    wire_refusal,
+)
 from vsync_models.models.retry import RetryPolicy, Transient, call_with_retries, parse_retry_after
+from vsync_models.models.transport import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    BoundedClient,
+    CrossOriginRedirect,
+    ResponseTooLarge,
+)
 from vsync_models.types import Request
 
 __all__ = ["GEMINI_KEY_ENVS", "GeminiModel", "resolve_gemini_settings"]
@@ -93,6 +106,7 @@ class GeminiModel:
         rng: Callable[[], float] | None = None,
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.name = name
         self.model_name = model_name
@@ -116,7 +130,10 @@ class GeminiModel:
         key = api_key or None
         self._key_source = (lambda: key) if key else None
         self._redact: Callable[[str], str] = (lambda t: t.replace(key, "***")) if key else (lambda t: t)
+        self.max_response_bytes = max_response_bytes
         self._client: Any = None
+        self._http: BoundedClient | None = None
+        """Ours, handed to the SDK (which leaves closing it to us): deadline, size limit, origin."""
         self._lock = threading.Lock()
         self._uploaded: dict[str, str] = {}
         self._wav: dict[str, bytes] = {}
@@ -309,13 +326,16 @@ class GeminiModel:
             raise error from None
         except ModelError:
             raise
+        except (ResponseTooLarge, CrossOriginRedirect) as exc:
+            raise wire_refusal(exc, name=self.name) from None
         except Exception as exc:
             kind = _transport_kind(exc)
             if kind is None:
                 raise
             if kind == "timeout":
                 error = ModelUnavailable(
-                    f"model {self.name!r}: no answer from {self._where()} to {what} within {self.timeout_s:g}s",
+                    f"model {self.name!r}: no complete answer from {self._where()} to {what} within "
+                    f"{self.timeout_s:g}s (timeout_s bounds connect, send and the whole answer)",
                     kind="timeout",
                 )
             else:
@@ -362,8 +382,11 @@ class GeminiModel:
         """Close the SDK client's connections (a later request builds a new client)."""
         with self._lock:
             client, self._client = self._client, None
+            http, self._http = self._http, None
         if client is not None:
             client.close()
+        if http is not None:
+            http.close()
 
     def _sdk(self) -> Any:
         if self._key_source is None:
@@ -372,10 +395,12 @@ class GeminiModel:
             if self._client is None:
                 genai = _genai()
                 types = _genai_types()
+                self._http = BoundedClient(max_response_bytes=self.max_response_bytes)
                 options = types.HttpOptions(
                     base_url=self.base_url,
                     timeout=int(self.timeout_s * 1000),
                     retry_options=types.HttpRetryOptions(attempts=1),  # retries are ours (_call)
+                    httpx_client=self._http,
                 )
                 self._client = genai.Client(api_key=self._key_source(), http_options=options)
             return self._client

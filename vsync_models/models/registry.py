@@ -222,6 +222,7 @@ def _gemini_model(name: str, model_id: str, settings: dict[str, Any], config: Co
         inline_max_bytes=int(float(settings.get("inline_max_mb", 8)) * 1024 * 1024),
         # Gemini's 429s carry long RetryInfo delays; wait up to five minutes for them
         retry=replace(retry_policy(config), max_wait_s=config.runtime.retry_after_cap_sec or 300.0),
+        max_response_bytes=response_limit(config),
     )
 
 
