@@ -17,13 +17,13 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.standins.tiny_omni import make_clip
+from tests.unit.test_flaky_endpoints import request_for
 from vsync_models.data.media import MediaPreparer
-from vsync_models.data.prompts import PromptSettings, build_request
 from vsync_models.models.base import ask
 from vsync_models.models.omni_server import OmniServerModel
 from vsync_models.models.openai_compat import OpenAICompatModel
 from vsync_models.models.retry import RetryPolicy
-from vsync_models.types import Item, Modality, Request, Response
+from vsync_models.types import Request, Response
 
 GUARD_S = 60.0
 """Only against a hang of the test itself; far above what any case here needs."""
@@ -126,17 +126,7 @@ def serve() -> Iterator[Callable[[Handler], RawServer]]:
 @pytest.fixture(scope="module")
 def request_(tmp_path_factory: pytest.TempPathFactory) -> Request:
     clip = make_clip(tmp_path_factory.mktemp("hostile-net") / "clip.mp4", seconds=1.0)
-    item = Item(
-        id="q1",
-        video_path=clip.name,
-        question="Which shape said hello?",
-        options=("A. circle", "B. square", "C. triangle", "D. star"),
-        correct_answer="A",
-        video_file=clip,
-        asr_content="hello there",
-    )
-    preparer = MediaPreparer(tmp_path_factory.mktemp("hostile-net-media"))
-    return build_request(item, Modality.AT, PromptSettings(), preparer)
+    return request_for(clip, MediaPreparer(tmp_path_factory.mktemp("hostile-net-media")))
 
 
 def openai_model(url: str, *, timeout_s: float = 5.0, retries: int = 0, **kw) -> OpenAICompatModel:
