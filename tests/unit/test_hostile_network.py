@@ -385,3 +385,17 @@ def test_gemini_answers_are_bounded_in_size_and_time(serve, request_):
     response = ask_guarded(gemini_model(dripping.url, timeout_s=1.0), request_)
     assert response.error_kind == "timeout" and "whole answer" in response.error, response.error
     assert dripping.chats == 2
+
+
+@pytest.mark.parametrize("key", ["retry_after_cap_sec", "max_response_mb", "max_refused_connections"])
+@pytest.mark.parametrize("value", [".nan", ".inf", "0", "-3", "'soon'"])
+def test_a_bad_limit_is_a_usage_error_naming_file_key_and_value(tmp_path, key, value):
+    from vsync_models.config import load_config
+    from vsync_models.errors import ConfigError
+
+    path = tmp_path / "config.yaml"
+    path.write_text(f"runtime:\n  {key}: {value}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    message = str(info.value)
+    assert str(path) in message and f"'{key}'" in message and "got" in message
