@@ -6,11 +6,13 @@ import builtins
 import errno
 import json
 import multiprocessing
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.unit.test_results_and_stats import rec as correct_record
 from vsync_models.errors import OutputError
 from vsync_models.record import Record, read_records
 from vsync_models.report import results as results_module
@@ -21,21 +23,8 @@ from vsync_models.run.records import RecordLog
 
 
 def rec(i: int, run: str) -> Record:
-    return Record.from_json(
-        {
-            "id": f"q{i}",
-            "video_path": f"c{i}.mp4",
-            "question": "?",
-            "options": ["A. a", "B. b"],
-            "correct_answer": "A",
-            "prediction": "A",
-            "raw_response": run,  # the two runs' lines differ in length: overlapping writes would tear
-            "is_correct": True,
-            "modality": "avt",
-            "level": 1,
-            "outcome": "correct",
-        }
-    )
+    """The two runs' lines differ in length (their raw responses): overlapping writes would tear."""
+    return replace(correct_record(i, "correct"), raw_response=run)
 
 
 class FullDisk:
