@@ -145,6 +145,8 @@ def _section(raw: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
 
 
 def _typed(section: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    """``section[key]`` if it is of ``kind`` (an int where a float is asked for is a float); a number
+    must be finite (YAML's ``.nan`` and ``.inf`` are refused, not met later as a crash mid-run)."""
     value = section.get(key)
     if value is None:
         return None
@@ -153,13 +155,52 @@ def _typed(section: Mapping[str, Any], key: str, kind: type | tuple[type, ...], 
     if not isinstance(value, kind) or isinstance(value, bool):
         want = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
         raise ConfigError(f"{where}: '{key}' must be {want}, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}: '{key}' must be a finite number, got {value!r}")
+    return value
+
+
+def _at_least_zero(section: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+    value = _typed(section, key, kind, where)
+    if value is not None and value < 0:
+        raise ConfigError(f"{where}: '{key}' must be 0 or more, got {value!r}")
+    return value
+
+
+def _finite(value: Any, where: str) -> None:
+    """Every number under ``value`` is finite (``timeout_s: .nan`` is refused at load)."""
+    stack = [(value, where)]
+    while stack:
+        node, at = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            raise ConfigError(f"{at}: must be a finite number, got {node!r}")
+        if isinstance(node, Mapping):
+            stack.extend((v, f"{at}.{k}") for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, f"{at}[{i}]") for i, v in enumerate(node))
+
+
+def _output_pattern(value: str | None, where: str) -> str | None:
+    """``output_pattern`` names results files with ``{model}`` and ``{level}``; checked here, not
+    when the run's results are written (after every item ran)."""
+    if value is None:
+        return None
+    try:
+        name = value.format(model="m", level=1)
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
+        raise ConfigError(
+            f"{where}: 'output_pattern' {value!r} is not a file name pattern ({type(exc).__name__}: "
+            f"{exc}); only {{model}} and {{level}} may be filled in"
+        ) from None
+    if not name.strip() or "/" in name or "\\" in name or name in (".", ".."):
+        raise ConfigError(f"{where}: 'output_pattern' {value!r} must be a file name, not a path")
     return value
 
 
 def _runtime(raw: Mapping[str, Any], where: str) -> RuntimeConfig:
     sec = _section(raw, "runtime", where)
     kw = {
-        name: _typed(sec, name, kind, f"{where} runtime")
+        name: _at_least_zero(sec, name, kind, f"{where} runtime")
         for name, kind in (
             ("max_retries", int),
             ("request_delay", float),
@@ -193,6 +234,7 @@ def _levels(raw: Mapping[str, Any], where: str) -> dict[int, LevelConfig]:
             name: _typed(sec, name, float if name in _LEVEL_FLOATS else str, f"{where} benchmark.level{n}")
             for name in LevelConfig.__annotations__
         }
+        kw["output_pattern"] = _output_pattern(kw["output_pattern"], f"{where} benchmark.level{n}")
         levels[n] = LevelConfig(**kw)
     return levels
 
@@ -217,8 +259,16 @@ def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> 
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config file {where}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        line = exc.object.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{where}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at line {line}, offset {exc.start}); "
+            "save the file as UTF-8"
+        ) from None
     try:
         raw = yaml.safe_load(text) or {}
+    except RecursionError:
+        raise ConfigError(f"{where}: YAML nested too deeply to read") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         pos = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -230,6 +280,7 @@ def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> 
     env = {**(_read_dotenv(dotenv) if dotenv.is_file() else {}), **environ}
 
     models_raw = _section(raw, "models", where)
+    _finite(models_raw, f"{where}: models")
     models: dict[str, Mapping[str, Any]] = {}
     for name, sec in models_raw.items():
         if name == "defaults":

@@ -3,6 +3,7 @@
     VsyncError
     ├── ConfigError            bad config file, unknown model name, missing API key
     ├── DatasetError           every problem found in a dataset, reported together
+    ├── OutputError            a results or records file could not be written (disk full, permission)
     ├── MediaError             a clip that cannot be read, hashed or prepared
     │   └── ModalityViolation  a model asked for a stream its modality forbids
     └── ModelError             infrastructure trouble while asking a model (never a wrong answer)
@@ -27,6 +28,7 @@ __all__ = [
     "ModelError",
     "ModelRequestError",
     "ModelUnavailable",
+    "OutputError",
     "VsyncError",
 ]
 
@@ -73,6 +75,16 @@ class DatasetError(VsyncError):
         n = len(self.problems)
         head = f"dataset has {n} problem{'s' if n != 1 else ''}:"
         super().__init__("\n".join([head, *(f"  - {p}" for p in self.problems)]))
+
+
+class OutputError(VsyncError):
+    """A results or records file could not be written; ``path`` is the file, ``reason`` the system's
+    words (``"No space left on device"``). Whatever stood at ``path`` before is left whole."""
+
+    def __init__(self, path: object, exc: OSError) -> None:
+        self.path = path
+        self.reason = exc.strerror or str(exc)
+        super().__init__(f"could not write {path}: {self.reason}")
 
 
 class MediaError(VsyncError):

@@ -199,8 +199,16 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
+def deep(depth: int, where: str = "x") -> bytes:
+    """A chat body with a value nested ``depth`` levels deep (past Python's stack for JSON)."""
+    nested = "[" * depth + "]" * depth
+    return f'{{"messages": [{{"role": "user", "content": "hi"}}], "{where}": {nested}}}'.encode()
+
+
 MALFORMED = {
     "not json": (b"{nope", 400, "invalid_json"),
+    "nested too deeply": (deep(100_000), 400, "invalid_json"),
+    "nested too deeply in a field": (deep(5_000, "temperature"), 400, "invalid_json"),
     "not an object": ([1, 2], 400, None),
     "no messages": ({"model": "echo-model"}, 400, None),
     "empty messages": ({"messages": []}, 400, None),
@@ -307,6 +315,8 @@ def test_malformed_requests_get_a_json_4xx_and_the_server_keeps_serving(echo, ca
     error = assert_json_error(response, status)
     if code:
         assert error["code"] == code
+    if case.startswith("nested"):
+        assert error["message"] == "request body is not valid JSON: nested too deeply"
     assert echo.backend.prompts == [], "nothing malformed reaches the model"
     assert requests.get(f"{echo.url}/health", timeout=5).status_code == 200
 

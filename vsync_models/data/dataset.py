@@ -52,6 +52,12 @@ _TIMED: dict[str, tuple[type, ...]] = {
     "signed": (bool,),
 }
 """Level-2/3 fields (also accepted in level 1, where ``answer_type`` must be ``choice``)."""
+_MAX_DEPTH = 16
+"""How deeply an item may nest (objects and arrays inside the item, its options one level): far
+more than any field needs, and little enough that nothing later (the cache key, the records, the
+reports) can run out of stack on it."""
+_MAX_DIGITS = 64
+"""The longest integer a dataset may hold; a longer id is written as text."""
 _DURATION_SLACK_S = 0.05
 """A truth may end this far past the stated duration (frame rounding of the last frame)."""
 
@@ -318,11 +324,62 @@ def _parse_json(path: Path) -> Any:
     except OSError as exc:
         raise DatasetError([f"{path}: cannot read ({exc.strerror or exc})"]) from None
     try:
-        return json.loads(text)
+        return json.loads(text, parse_int=_read_int)
     except json.JSONDecodeError as exc:
         raise DatasetError(
             [f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"]
         ) from None
+    except RecursionError:
+        raise DatasetError(
+            [f"{path}: JSON nested too deeply to read (an item may nest at most {_MAX_DEPTH} levels)"]
+        ) from None
+    except _LongNumber as exc:
+        raise DatasetError([_long_number_problem(path, text, exc.digits)]) from None
+
+
+class _LongNumber(ValueError):
+    def __init__(self, digits: str) -> None:
+        super().__init__(digits)
+        self.digits = digits
+
+
+def _read_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > _MAX_DIGITS:
+        raise _LongNumber(digits)
+    return int(digits)
+
+
+def _long_number_problem(path: Path, text: str, digits: str) -> str:
+    """Where an over-long integer stands, under which key, and what to do."""
+    found = re.search(rf'(?<![\d."]){re.escape(digits)}(?![\d."])', text)
+    where = ""
+    if found is not None:
+        start = found.start()
+        line = text.count("\n", 0, start) + 1
+        where = f" at line {line}, column {start - text.rfind(chr(10), 0, start)}"
+        key = re.search(r'"([^"\\]{1,100})"\s*:\s*$', text[max(0, start - 200) : start])
+        if key is not None:
+            where = f" field '{key.group(1)}'{where}"
+    shown = f"{digits[:20]}…" if len(digits) > 20 else digits
+    return (
+        f"{path}:{where}: the number {shown} has {len(digits.lstrip('-'))} digits (at most {_MAX_DIGITS}); "
+        "write a long id as text"
+    )
+
+
+def _too_deep(raw: Any) -> str | None:
+    """The first field of an item that nests deeper than :data:`_MAX_DEPTH`, or ``None``."""
+    if not isinstance(raw, dict):
+        return None
+    for key, value in raw.items():
+        stack = [(value, 2)]
+        while stack:
+            node, depth = stack.pop()
+            if depth > _MAX_DEPTH:
+                return str(key)
+            children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+            stack.extend((child, depth + 1) for child in children)
+    return None
 
 
 def _declared_level(data: list[Any], json_path: Path) -> int:
@@ -367,7 +424,12 @@ def load_dataset(path: Path, video_dir: Path | None = None, level: int | None = 
     first_seen: dict[str, int] = {}
     for index, raw in enumerate(data):
         ident = raw.get("id", "?") if isinstance(raw, dict) else "?"
+        ident = ident if isinstance(ident, str | int) else "?"  # a nested id is reported as a field
         where = f"{json_path} item {index} (id={ident!r})"
+        deep = _too_deep(raw)
+        if deep is not None:
+            problems.append(f"{where}: field '{deep}' nests deeper than {_MAX_DEPTH} levels")
+            continue
         found, item = _check_entry(raw, where, video_root, level)
         problems.extend(found)
         if isinstance(raw, dict) and _is(raw.get("id"), (str, int)):

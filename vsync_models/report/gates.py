@@ -17,6 +17,9 @@ status      gate
 13          ``--fail-under``: the accuracy of a level × modality is below the threshold
 ==========  ======================================================================
 
+Not a gate, and before every gate: status 14 says that a results or records file (or the
+baseline) could not be written, e.g. the disk is full; the files of earlier runs stay whole.
+
 The numbers stay clear of pytest's own 0-5. In a benchmark run wrong answers are
 failed tests but do not decide the exit status; the gates do (``--strict-items``
 restores pytest's "any failure fails"). No pytest here: the plugin feeds this module
@@ -56,12 +59,13 @@ ENDINGS = ("correct", "wrong", "unparseable", "error", "skipped")
 
 
 class GateStatus(enum.IntEnum):
-    """Exit statuses of a benchmark run whose gates fail (pytest itself uses 0-5)."""
+    """Exit statuses of a benchmark run beyond pytest's 0-5: gates that fail, and output not written."""
 
     ERROR_BUDGET = 10
     LOW_COVERAGE = 11
     REGRESSION = 12
     BELOW_THRESHOLD = 13
+    NOT_WRITTEN = 14
 
     @property
     def meaning(self) -> str:
@@ -73,6 +77,8 @@ _MEANINGS = {
     GateStatus.LOW_COVERAGE: "too little of the collected suite answered (--min-coverage)",
     GateStatus.REGRESSION: "significant regression against the baseline (--fail-on-regression)",
     GateStatus.BELOW_THRESHOLD: "accuracy below the threshold (--fail-under)",
+    GateStatus.NOT_WRITTEN: "results or records could not be written (see the message above); "
+    "the files of earlier runs are whole",
 }
 
 
@@ -280,16 +286,20 @@ def check_gates(
 _OK, _TESTS_FAILED, _INTERRUPTED, _INTERNAL_ERROR, _USAGE_ERROR, _NO_TESTS = range(6)
 
 
-def decide_exit_status(pytest_status: int, verdict: Verdict, strict: bool, other_failures: int) -> int:
+def decide_exit_status(
+    pytest_status: int, verdict: Verdict, strict: bool, other_failures: int, not_written: bool = False
+) -> int:
     """The session's exit status in a benchmark run.
 
-    Interrupts, internal and usage errors and "no tests" keep pytest's status. A failing
-    gate gives its own. Otherwise the run passes, even with wrong answers, unless
+    Interrupts, internal and usage errors and "no tests" keep pytest's status. Output that could
+    not be written (``not_written``) gives 14, before any gate. A failing gate gives its own. Otherwise the run passes, even with wrong answers, unless
     ``strict`` (``--strict-items``) asks for pytest's rule or tests that are not benchmark
     items failed (``other_failures``).
     """
     if pytest_status in (_INTERRUPTED, _INTERNAL_ERROR, _USAGE_ERROR, _NO_TESTS):
         return pytest_status
+    if not_written:
+        return int(GateStatus.NOT_WRITTEN)
     if verdict.failures:
         return verdict.status
     if strict or other_failures:

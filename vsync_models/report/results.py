@@ -11,6 +11,7 @@ the rest.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -20,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from vsync_models.errors import OutputError
 from vsync_models.record import Record
 from vsync_models.report.reliability import reliability
 from vsync_models.report.stats import Tally
@@ -83,20 +85,31 @@ def write_results(
 
 
 def write_json_atomic(path: Path, doc: Any, indent: int = 2) -> None:
-    """Write to a temp file beside ``path`` and rename it into place: a crash (or a reader at the
-    wrong moment) never sees half a file."""
+    """Write to a temp file beside ``path`` and rename it into place: a crash, a full disk (raised
+    as :class:`~vsync_models.errors.OutputError`), a concurrent writer or a reader at the wrong
+    moment never sees half a file; what stood at ``path`` before stays whole until the rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    tmp: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
         os.chmod(tmp, 0o644)  # mkstemp makes it private; results are for sharing
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with open(fd, "w", encoding="utf-8") as fh:
             json.dump(doc, fh, ensure_ascii=False, indent=indent)
             fh.write("\n")
         os.replace(tmp, path)
+    except OSError as exc:
+        _remove(tmp)
+        raise OutputError(path, exc) from exc
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        _remove(tmp)
         raise
+
+
+def _remove(tmp: str | None) -> None:
+    if tmp is not None:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 def read_results(path: Path) -> dict[str, Any]:

@@ -15,12 +15,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
-from vsync_models.errors import MediaError, ModelError
+from vsync_models.errors import MediaError, ModelError, OutputError
 from vsync_models.models.base import ModelOutput
 from vsync_models.record import Record, Repeat, Rotation
 from vsync_models.run.cache import ResponseCache, cache_key
@@ -58,29 +60,57 @@ def records_path(results_file: Path) -> Path:
 class RecordLog:
     """Appends record lines as results arrive, so a killed run keeps what it answered.
 
-    A file is truncated the first time this run writes to it: each records file is the
-    run that wrote it, like the results file beside it.
+    Each records file of this run is written to a part file of its own beside it
+    (``<records file>.<pid>-<random>.part``) and renamed into place by :meth:`close`: two runs
+    sharing a reports directory never write into one file, a reader never sees half of one, and
+    each records file is one whole run, like the results file beside it (the last run to finish).
+    A killed run leaves its part file, every line it wrote (``--rescore-from`` reads it).
+
+    A write that fails (disk full, permission) raises :class:`~vsync_models.errors.OutputError`
+    once; from then on nothing more is written and :meth:`close` renames nothing, so the records
+    files of the run before stay whole, and this run's lines so far stay in their part files.
     """
 
     def __init__(self) -> None:
-        self._files: dict[Path, IO[str]] = {}
+        self._files: dict[Path, tuple[Path, IO[str]]] = {}
+        self._parts: list[Path] = []
+        self._token = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self.failed: OutputError | None = None
 
     def write(self, path: Path, record: Record) -> None:
-        fh = self._files.get(path)
-        if fh is None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fh = self._files[path] = path.open("w", encoding="utf-8")
-        fh.write(record.dumps() + "\n")
-        fh.flush()
+        if self.failed is not None:
+            return
+        part = path.with_name(f"{path.name}.{self._token}.part")
+        try:
+            if path not in self._files:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._files[path] = (part, open(part, "x", encoding="utf-8"))  # noqa: SIM115 (kept open)
+                self._parts.append(part)
+            fh = self._files[path][1]
+            fh.write(record.dumps() + "\n")
+            fh.flush()
+        except OSError as exc:
+            self.failed = OutputError(part, exc)
+            raise self.failed from exc
 
     @property
-    def paths(self) -> list[Path]:
-        return list(self._files)
+    def parts(self) -> list[Path]:
+        """The part files this run wrote into (renamed away by a :meth:`close` that succeeded)."""
+        return list(self._parts)
 
-    def close(self) -> None:
-        for fh in self._files.values():
-            fh.close()
-        self._files.clear()
+    def close(self) -> list[Path]:
+        """Rename every complete part file into place; the records files written, in order."""
+        done: list[Path] = []
+        files, self._files = self._files, {}
+        for path, (part, fh) in files.items():
+            try:
+                fh.close()
+                if self.failed is None:
+                    os.replace(part, path)
+                    done.append(path)
+            except OSError as exc:
+                self.failed = self.failed or OutputError(path, exc)
+        return done
 
 
 _Key = tuple[int, str, str, tuple[str, ...], int]

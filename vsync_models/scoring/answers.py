@@ -127,7 +127,9 @@ def _is_negated(text: str, start: int) -> bool:
 
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
 _QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"'})
-_THINK_BLOCK = re.compile(r"<(think|thinking)\s*>.*?</\1\s*>", re.I | re.S)
+_THINK_TAG = re.compile(r"<(?P<close>/?)(?P<kind>thinking|think)\s*>", re.I)
+"""An opening or closing reasoning tag; ``<think>`` closes only with ``</think>``, ``<thinking>``
+only with ``</thinking>``."""
 _THINK_CLOSE = re.compile(r"</think(?:ing)?\s*>", re.I)
 _THINK_OPEN = re.compile(r"<think(?:ing)?\s*>", re.I)
 
@@ -139,8 +141,39 @@ def _normalise(text: str) -> str:
 
 
 def _strip_thinking(text: str) -> tuple[str, bool]:
-    """Remove reasoning blocks; also report whether an unclosed ``<think>`` was cut off."""
-    text = _THINK_BLOCK.sub(" ", text)
+    """Remove reasoning blocks; also report whether an unclosed ``<think>`` was cut off.
+
+    One pass over the tags, so the work is linear in the length of the text however the tags
+    nest or fail to close (a pattern such as ``<think>.*?</think>`` rescans the rest of the text
+    from every unclosed opening tag: quadratic). Left to right, an opening tag starts a block
+    that ends at the first closing tag of its kind after it; the block becomes one space and
+    the scan goes on after it; an opening tag with no such closing tag is left in place. Then
+    the text before the last stray closing tag is dropped (the opening tag was part of the prompt
+    template), and everything from the first opening tag still in place (an unclosed block).
+    """
+    tags = [
+        (m.start(), m.end(), m.group("kind").lower(), m.group("close") == "/")
+        for m in _THINK_TAG.finditer(text)
+    ]
+    # next_close[i]: kind → index of the first closing tag of that kind at or after tag i.
+    next_close: list[dict[str, int]] = [{}] * (len(tags) + 1)
+    for i in range(len(tags) - 1, -1, -1):
+        kind, closing = tags[i][2], tags[i][3]
+        next_close[i] = {**next_close[i + 1], kind: i} if closing else next_close[i + 1]
+    pieces: list[str] = []
+    done = 0  # text[:done] is handled
+    i = 0
+    while i < len(tags):
+        start, _, kind, closing = tags[i]
+        match = None if closing else next_close[i + 1].get(kind)
+        if match is None:
+            i += 1
+            continue
+        pieces += [text[done:start], " "]
+        done = tags[match][1]
+        i = match + 1
+    pieces.append(text[done:])
+    text = "".join(pieces)
     closes = list(_THINK_CLOSE.finditer(text))
     if closes:  # the opening tag was part of the prompt template
         text = text[closes[-1].end() :]

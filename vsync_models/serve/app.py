@@ -205,6 +205,9 @@ def create_app(backend: Backend, settings: ServerSettings, store: MediaStore | N
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, RecursionError):  # FastAPI's body parsing hit Python's stack limit
+            message = "request body is not valid JSON: nested too deeply"
+            return _error(400, message, "invalid_request_error", "invalid_json")
         kind = "not_found" if exc.status_code == 404 else "invalid_request_error"
         return _error(exc.status_code, str(exc.detail), kind)
 
