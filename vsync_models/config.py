@@ -200,7 +200,7 @@ def _output_pattern(value: str | None, where: str) -> str | None:
 def _runtime(raw: Mapping[str, Any], where: str) -> RuntimeConfig:
     sec = _section(raw, "runtime", where)
     kw = {
-        name: _at_least_zero(sec, name, kind, f"{where} runtime")
+        name: (_typed if name in _RUNTIME_POSITIVE else _at_least_zero)(sec, name, kind, f"{where} runtime")
         for name, kind in (
             ("max_retries", int),
             ("request_delay", float),
