@@ -39,7 +39,7 @@ from vsync_models.errors import ConfigError, MediaError, ModelError, ModelReques
 from vsync_models.models.base import ModelOutput
 from vsync_models.models.common import LAYOUT_VERSION, RETRY_STATUSES, reason, status_kind, usage_counts
 from vsync_models.models.retry import RetryPolicy, Transient, call_with_retries, parse_retry_after
-from vsync_models.types import Request
+from vsync_models.types import Request, Sampling
 
 __all__ = ["GEMINI_KEY_ENVS", "GeminiModel", "resolve_gemini_settings"]
 
@@ -50,6 +50,8 @@ MAX_WAIT_S = 300.0
 """Longest single wait we accept from Retry-After / retryDelay before retrying."""
 
 AUDIO_RATE = 16000
+GEMINI_DEFAULT_FPS = 1.0
+"""Frames per second Gemini samples from a video when ``video_fps`` is not set."""
 _T = TypeVar("_T")
 
 
@@ -123,6 +125,11 @@ class GeminiModel:
 
     def __repr__(self) -> str:
         return f"GeminiModel(name={self.name!r}, model_name={self.model_name!r})"
+
+    @property
+    def sampling(self) -> Sampling:
+        """Gemini samples the video it is sent at 1 fps (Google's documented default) unless ``video_fps`` says."""
+        return Sampling(fps=self.video_fps or GEMINI_DEFAULT_FPS)
 
     # -- Model protocol -------------------------------------------------------------------
 

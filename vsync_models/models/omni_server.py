@@ -57,7 +57,7 @@ from vsync_models.models.common import LAYOUT_VERSION, TRANSPORT_ERRORS, chat_ou
 from vsync_models.models.retry import RetryPolicy, call_with_retries
 from vsync_models.serve.launch import DEFAULT_STARTUP_TIMEOUT_S
 from vsync_models.serve.vllm_engine import VllmSettings, vllm_command
-from vsync_models.types import Item, Modality, Request
+from vsync_models.types import Item, Modality, Request, Sampling
 
 __all__ = [
     "LAYOUT_VERSION",
@@ -148,6 +148,7 @@ class OmniServerModel:
         retry: RetryPolicy | None = None,
         rng: Callable[[], float] | None = None,
         token: str | None = None,
+        default_fps: float | None = None,
     ) -> None:
         if audio_mode not in ("in_video", "separate"):
             raise ConfigError(
@@ -177,6 +178,8 @@ class OmniServerModel:
             "min_pixels": min_pixels,
             "max_pixels": max_pixels,
         }
+        self.default_fps = default_fps
+        """The frame rate the server samples at when ``video_fps`` is not sent, where it is known."""
         self.media_transport = media_transport
         self.audio_format = audio_format
         self.engine = engine
@@ -235,6 +238,13 @@ class OmniServerModel:
             f"a separate {'WAV ' if self.audio_format == 'wav' else ''}audio_url stream beside the "
             "video_url (not interleaved with the frames: use_audio_in_video is off)"
         )
+
+    @property
+    def sampling(self) -> Sampling | None:
+        """What the server samples of the picture: ``video_fps`` (else the server's known default) and
+        ``num_video_frames``; ``None`` where the rate is not known (a server's own unstated default)."""
+        fps = self.video["fps"] or self.default_fps
+        return None if fps is None else Sampling(fps=fps, max_frames=self.video["max_frames"])
 
     # -- Model protocol -------------------------------------------------------------------
 
@@ -484,7 +494,13 @@ def _close_first(clients: list[httpx2.Client]) -> None:
 
 @dataclass(frozen=True)
 class AudioCanary:
-    """Did audio reach the model? One record for the run's report."""
+    """Did audio reach the model? One record for the run's report.
+
+    ``method`` says how it was decided: ``prompt_tokens`` (a local or omni server: the clip costs more
+    prompt tokens with its audio, :func:`audio_canary`) or ``transcript`` (an API model: its answer
+    names the clip's words, which only the audio tells;
+    :func:`~vsync_models.models.openai_compat.api_audio_canary`).
+    """
 
     model: str
     clip: str
@@ -503,6 +519,10 @@ class AudioCanary:
     """How the soundtrack was sent (interleaved in the video, or as a separate stream)."""
     engine: str | None = None
     """``transformers`` (our server), ``vllm``, or ``None`` for a server the run did not configure."""
+    method: str = "prompt_tokens"
+    words_heard: int | None = None
+    """``transcript`` method: how many of the clip's words the answer named, of ``words_expected``."""
+    words_expected: int | None = None
 
     @property
     def passed(self) -> bool:
@@ -514,10 +534,13 @@ class AudioCanary:
 
     def describe(self) -> str:
         """One line for the terminal, the HTML report and Allure: did audio reach the model, and how."""
-        line = (
-            f"{self.status} (prompt tokens with audio {self.prompt_tokens_with_audio}, "
-            f"without {self.prompt_tokens_without_audio}, audio tokens {self.audio_tokens})"
-        )
+        if self.method == "transcript":
+            line = f"{self.status} ({self.detail})"
+        else:
+            line = (
+                f"{self.status} (prompt tokens with audio {self.prompt_tokens_with_audio}, "
+                f"without {self.prompt_tokens_without_audio}, audio tokens {self.audio_tokens})"
+            )
         if self.audio_feed:
             line += f"; audio sent as {self.audio_feed}"
         return line

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -70,6 +70,9 @@ most providers' per-key connection limits."""
 
 Urls = str | list[str] | None
 """Where a run's servers listen, as handed from the process that started them to the others."""
+
+Canary = Callable[[Path, MediaPreparer, str], AudioCanary]
+"""Asks a model whether audio reaches it: (clip, preparer, the clip's transcript) → the record."""
 
 _API_CLIENTS = (
     ("vsync_models.models.openai_compat", "OpenAICompatModel"),
@@ -112,10 +115,13 @@ class Serving:
         """One line per server this process started that has exited, with the tail of its log."""
         return []
 
-    def audio_canary(self, clip: Path, preparer: MediaPreparer) -> AudioCanary | None:
-        """Does audio reach a locally served model (see :func:`~vsync_models.models.omni_server.audio_canary`)?
+    def audio_canary(self, clip: Path, preparer: MediaPreparer, transcript: str = "") -> AudioCanary | None:
+        """Does audio reach the model? ``None`` where no canary applies (nothing is sent audio by us).
 
-        ``None`` where the run serves no local model: an API's audio handling is its own.
+        An omni server (ours, vLLM, any other) is checked by prompt tokens with and without the audio
+        (:func:`~vsync_models.models.omni_server.audio_canary`; ``transcript`` unused); an
+        OpenAI-compatible API with ``send_audio`` by asking what the clip says
+        (:func:`~vsync_models.models.openai_compat.api_audio_canary`, against ``transcript``).
         """
         return None
 
@@ -131,12 +137,14 @@ class Endpoint(Serving):
     """Reached over HTTP at URLs this run does not start (an API, or a server started elsewhere).
 
     ``clients`` are the omni-server clients among them: they latch a dead server's "gone".
+    ``canary`` checks that audio reaches the model, where one applies (see :meth:`Serving.audio_canary`).
     """
 
     is_remote = True
 
-    def __init__(self, clients: Sequence[OmniServerModel] = ()) -> None:
+    def __init__(self, clients: Sequence[OmniServerModel] = (), canary: Canary | None = None) -> None:
         self.clients = list(clients)
+        self.canary = canary
 
     def __repr__(self) -> str:
         return f"Endpoint({[c.base_url for c in self.clients]!r})"
@@ -144,6 +152,9 @@ class Endpoint(Serving):
     def gone(self) -> str | None:
         reasons = [c.gone for c in self.clients]
         return "; ".join(r for r in reasons if r) if reasons and all(reasons) else None
+
+    def audio_canary(self, clip: Path, preparer: MediaPreparer, transcript: str = "") -> AudioCanary | None:
+        return None if self.canary is None else self.canary(clip, preparer, transcript)
 
 
 class LocalServer(Serving):
@@ -229,7 +240,7 @@ class LocalServer(Serving):
             f"log {self.process.log_path}, last lines:\n{log_tail(self.process.log_path, lines=5)}"
         ]
 
-    def audio_canary(self, clip: Path, preparer: MediaPreparer) -> AudioCanary:
+    def audio_canary(self, clip: Path, preparer: MediaPreparer, transcript: str = "") -> AudioCanary:
         return audio_canary(self.model, clip, preparer)
 
 
@@ -298,7 +309,7 @@ class Replicas(Serving):
     def exited(self) -> list[str]:
         return [line for server in self.servers for line in server.exited()]
 
-    def audio_canary(self, clip: Path, preparer: MediaPreparer) -> AudioCanary:
+    def audio_canary(self, clip: Path, preparer: MediaPreparer, transcript: str = "") -> AudioCanary:
         return self.servers[0].audio_canary(clip, preparer)  # one checkpoint: one replica speaks for all
 
 
@@ -308,7 +319,7 @@ def serving_for(model: Model, log_dir: Path) -> Serving:
         clients = [r for r in model.replicas if isinstance(r, OmniServerModel)]
         launched = [(c, c.launch) for c in clients if c.launch is not None]
         if not launched or len(launched) != len(model.replicas):
-            return Endpoint(clients)
+            return Endpoint(clients, _canary(model.replicas[0]))  # one checkpoint: one replica speaks for all
         # A replica reuses a running server only where its URL names it alone (GPU groups share a default).
         named = [c.root_url for c in clients]
         return Replicas(
@@ -319,10 +330,25 @@ def serving_for(model: Model, log_dir: Path) -> Serving:
             ],
         )
     if isinstance(model, OmniServerModel):
-        return Endpoint([model]) if model.launch is None else _local(model, model.launch, log_dir)
+        return (
+            Endpoint([model], _canary(model))
+            if model.launch is None
+            else _local(model, model.launch, log_dir)
+        )
     if any(_instance_of(model, module, name) for module, name in _API_CLIENTS):
-        return Endpoint()
+        return Endpoint(canary=_canary(model))
     return InProcess()
+
+
+def _canary(model: Model) -> Canary | None:
+    """The audio canary of a model reached at an endpoint: by prompt tokens for an omni server, by
+    transcript for an OpenAI-compatible API sent audio; ``None`` for a model sent no audio by us."""
+    if isinstance(model, OmniServerModel):
+        return lambda clip, preparer, transcript: audio_canary(model, clip, preparer)
+    module = sys.modules.get("vsync_models.models.openai_compat")
+    if module is not None and isinstance(model, module.OpenAICompatModel) and model.send_audio:
+        return lambda clip, preparer, transcript: module.api_audio_canary(model, clip, preparer, transcript)
+    return None
 
 
 def _local(
