@@ -63,7 +63,7 @@ def test_the_media_view_hands_out_wav_audio_in_avt_and_at_and_refuses_it_in_vt(p
         request = build_request(item(), modality, PromptSettings(), preparer)
         rate, channels, frames = wav_info(request.media.audio_wav())
         assert (rate, channels) == (16000, 1) and 9 * rate < frames < 12 * rate, "the whole soundtrack (11 s)"
-    assert preparer.stats.prepared == 2, "the m4a track once, the WAV once; the second modality reuses them"
+    assert (preparer.stats.prepared, preparer.stats.reused) == (1, 1), "converted once, then reused"
     vt = build_request(item(), Modality.VT, PromptSettings(), preparer)
     with pytest.raises(ModalityViolation, match="withholds audio"):
         vt.media.audio_wav()
