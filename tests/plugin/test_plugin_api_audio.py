@@ -41,7 +41,9 @@ def api_bench(bench, monkeypatch, tmp_path, warm_openai_sdk):
 
 def test_audio_goes_in_avt_and_at_only_the_canary_passes_and_reports_show_audio_and_ceiling(api_bench):
     bench, server = api_bench
-    res = bench.runpytest("--model", "openai:standin", "--require-audio", "--vsync-report", "-p", "no:randomly")
+    res = bench.runpytest(
+        "--model", "openai:standin", "--require-audio", "--vsync-report", "-p", "no:randomly"
+    )
     outcomes = res.parseoutcomes()
     assert outcomes.get("errors", 0) == 0 and outcomes["passed"] + outcomes.get("failed", 0) == 24, outcomes
 
@@ -58,8 +60,7 @@ def test_audio_goes_in_avt_and_at_only_the_canary_passes_and_reports_show_audio_
         [
             "ceiling at this model's sampling: level 1 (1 fps, <= 8 frames; av_sync): "
             "avt 78.6% [68.6-88.6] of 280, vt 25.0% [15.0-35.0] of 280",
-            "audio: sent in avt and at as an input_audio part (16 kHz mono WAV); never in vt",
-            "audio canary: passed (the answer names *",
+            "audio canary: passed (the answer names *); audio sent as an input_audio part (16 kHz mono WAV)",
         ]
     )
     reports = bench.path / "reports"
@@ -74,6 +75,7 @@ def test_audio_goes_in_avt_and_at_only_the_canary_passes_and_reports_show_audio_
     assert vt["ceiling"]["accuracy"] == 25.0 and "ceiling" not in at, "no row for at: no ceiling"
     html = (reports / "openai_standin.html").read_text("utf-8")
     assert "ceiling at this model&#x27;s sampling: level 1" in html, "the line among the report's facts"
+    assert "<dt>audio</dt><dd>sent in avt and at, never in vt, as an input_audio part" in html
     assert "<th>ceiling at this model's sampling</th>" in html, "and a column of the accuracy table"
     assert "<td class='t'>78.6% [68.6-88.6] of 280</td>" in html and "<td class='t'>-</td>" in html
 
@@ -90,3 +92,16 @@ def test_require_audio_stops_the_run_before_any_item_when_the_server_drops_the_a
         ]
     )
     assert len(server.entries) == 1, "only the canary was asked"
+
+
+def test_without_send_audio_the_run_says_the_model_heard_nothing_and_sends_no_audio(api_bench):
+    bench, server = api_bench
+    (bench.path / "config" / "config.yaml").write_text("runtime: {max_retries: 0}\n", encoding="utf-8")
+    res = bench.runpytest("--model", "openai:standin", "-k", "q000")
+    assert res.parseoutcomes().get("errors", 0) == 0
+    assert len(server.entries) == 3 and all("input_audio" not in e["parts"] for e in server.entries), (
+        "no canary"
+    )
+    res.stdout.fnmatch_lines(["audio: not sent: in avt and at the model gets the transcript, not the sound*"])
+    doc = json.loads((bench.path / "reports" / "results_openai_standin_level1.json").read_text("utf-8"))
+    assert doc["audio_sent"] is False and "audio_feed" not in doc

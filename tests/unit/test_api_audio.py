@@ -133,14 +133,18 @@ def test_the_canary_applies_to_omni_servers_and_to_apis_sent_audio_only(tmp_path
     omni = serving_for(build_model("omni:ckpt", cfg), tmp_path)
     assert all(isinstance(s, Endpoint) for s in (hearing, deaf, omni))
     assert hearing.canary is not None and omni.canary is not None
-    assert deaf.audio_canary(CLIP, MediaPreparer(tmp_path / "m"), TRANSCRIPT) is None, "nothing sent, nothing to check"
+    assert deaf.audio_canary(CLIP, MediaPreparer(tmp_path / "m"), TRANSCRIPT) is None, (
+        "nothing sent, nothing to check"
+    )
 
 
 def test_omni_prefix_asks_any_server_for_the_served_name_at_the_configured_url(tmp_path):
     assert "omni:<served-name>" in known_models(config(tmp_path))
     model = build_model("omni:Org/Some-Omni-7B", config(tmp_path))
     assert isinstance(model, OmniServerModel) and model.model_name == "Org/Some-Omni-7B"
-    assert model.base_url == "http://127.0.0.1:8000/v1" and model.launch is None, "vLLM's default, never started"
+    assert model.base_url == "http://127.0.0.1:8000/v1" and model.launch is None, (
+        "vLLM's default, never started"
+    )
     assert (model.engine, model.audio_mode, model.audio_format) == ("vllm", "separate", "wav")
     from_env = build_model("omni:m", config(tmp_path, env={"VSYNC_OMNI_URL": "http://gpu-3:9000"}))
     assert from_env.base_url == "http://gpu-3:9000/v1"

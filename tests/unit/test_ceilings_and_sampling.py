@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from vsync_models.data.media import MediaPreparer, MediaView
 from vsync_models.models.base import sampling_of
 from vsync_models.models.registry import build_model
 from vsync_models.report.ceilings import Ceilings, ceiling_line, load_ceilings
-from vsync_models.types import Modality, Sampling
+from vsync_models.types import Modality, Request, Sampling
 
 CLIP = sorted((REPO / "data" / "level_1" / "videos").glob("*.mp4"))[0]
 
@@ -95,7 +96,9 @@ def config(tmp_path: Path, text: str = "", env: dict[str, str] | None = None):
 
 
 def test_each_adapter_declares_the_sampling_it_really_uses(tmp_path):
-    cfg = config(tmp_path, "models: {qwen2_5_omni: {video_fps: 4}, omni_fps: {video_fps: 1, num_video_frames: 8}}\n")
+    cfg = config(
+        tmp_path, "models: {qwen2_5_omni: {video_fps: 4}, omni_fps: {video_fps: 1, num_video_frames: 8}}\n"
+    )
     openai = build_model("openai:gpt-4o", cfg)
     assert sampling_of(openai) == Sampling(fps=1.0, max_frames=8)
     assert sampling_of(build_model("gpt4o", cfg)) == Sampling(fps=1.0, max_frames=8)
@@ -111,11 +114,9 @@ def test_each_adapter_declares_the_sampling_it_really_uses(tmp_path):
     # The declaration is what the OpenAI-compatible client sends: on a 10 s clip, 8 frames at
     # least a second apart, spread over the clip.
     request_media = MediaView(CLIP, Modality.VT, MediaPreparer(tmp_path / "media"))
-    from vsync_models.types import Request
-
     request = Request("1", 1, Modality.VT, "p", "q", (), "", "", "", None, request_media)
     images = [p for p in openai.build_messages(request)[0]["content"] if p["type"] == "image_url"]
     times = request_media.frames(openai.frame_interval_s, openai.max_frames)
     assert len(images) == len(times) == 8
-    gaps = [b.t - a.t for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b.t - a.t for a, b in itertools.pairwise(times)]
     assert min(gaps) >= 1.0 - 1e-6, "never faster than the declared 1 fps"
