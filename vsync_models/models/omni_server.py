@@ -65,6 +65,7 @@ __all__ = [
     "OmniServerModel",
     "ServerLaunch",
     "audio_canary",
+    "canary_request",
 ]
 
 PREFLIGHT_TIMEOUT_S = 10.0
@@ -549,6 +550,24 @@ class AudioCanary:
 CANARY_QUESTION = "Transcribe exactly what is said in this clip."
 
 
+def canary_request(clip: Path, question: str, modality: Modality, preparer: MediaPreparer) -> Request:
+    """A canary's request: ``clip`` under ``modality`` with ``question`` alone (no system prompt, no
+    options, no transcript), built by the harness like every item's, so the modality gate holds."""
+    from vsync_models.data.prompts import PromptSettings, build_request
+
+    item = Item(
+        id="audio-canary",
+        video_path=clip.name,
+        question=question,
+        options=(),
+        correct_answer="",
+        video_file=clip,
+    )
+    return build_request(
+        item, modality, PromptSettings(system_prompt="", user_prompt="", answer_format=""), preparer
+    )
+
+
 def audio_canary(
     model: OmniServerModel,
     clip: Path,
@@ -576,20 +595,9 @@ def audio_canary(
         sha = content_hash(clip)
     except MediaError as exc:
         return AudioCanary(**base, clip_sha256="", status="error", detail=str(exc))
-    item = Item(
-        id="audio-canary",
-        video_path=clip.name,
-        question=CANARY_QUESTION,
-        options=(),
-        correct_answer="",
-        video_file=clip,
-    )
-    from vsync_models.data.prompts import PromptSettings, build_request
-
-    settings = PromptSettings(system_prompt="", user_prompt="", answer_format="")
     try:
-        with_audio = model._complete(build_request(item, Modality.AVT, settings, preparer), 1)
-        without = model._complete(build_request(item, Modality.VT, settings, preparer), 1)
+        with_audio = model._complete(canary_request(clip, CANARY_QUESTION, Modality.AVT, preparer), 1)
+        without = model._complete(canary_request(clip, CANARY_QUESTION, Modality.VT, preparer), 1)
     except (ModelError, MediaError) as exc:
         return AudioCanary(**base, clip_sha256=sha, status="error", detail=f"{type(exc).__name__}: {exc}")
     n_with = (with_audio.usage or {}).get("prompt_tokens")
@@ -610,7 +618,8 @@ def audio_canary(
     transcript = heard = None
     if expected_words and status != "error":
         try:
-            out = model._complete(build_request(item, Modality.AVT, settings, preparer), transcript_tokens)
+            request = canary_request(clip, CANARY_QUESTION, Modality.AVT, preparer)
+            out = model._complete(request, transcript_tokens)
         except (ModelError, MediaError) as exc:
             detail += f"; transcript request failed: {exc}"
         else:

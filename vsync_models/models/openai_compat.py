@@ -394,10 +394,9 @@ def api_audio_canary(
     server that drops the ``input_audio`` part, or a model that ignores it, cannot name them.
     """
     from vsync_models.data.media import content_hash
-    from vsync_models.data.prompts import PromptSettings, build_request
     from vsync_models.errors import MediaError, ModelError
-    from vsync_models.models.omni_server import AudioCanary
-    from vsync_models.types import Item, Modality
+    from vsync_models.models.omni_server import AudioCanary, canary_request
+    from vsync_models.types import Modality
 
     clip = Path(clip)
     base = {"model": model.name, "clip": str(clip), "audio_feed": model.audio_feed, "method": "transcript"}
@@ -413,17 +412,8 @@ def api_audio_canary(
             status="error",
             detail="the clip's item has no transcript to check against",
         )
-    item = Item(
-        id="audio-canary",
-        video_path=clip.name,
-        question=CANARY_QUESTION,
-        options=(),
-        correct_answer="",
-        video_file=clip,
-    )
-    settings = PromptSettings(system_prompt="", user_prompt="", answer_format="")
     try:
-        out = model.complete(build_request(item, Modality.AT, settings, preparer), CANARY_MAX_TOKENS)
+        out = model.complete(canary_request(clip, CANARY_QUESTION, Modality.AT, preparer), CANARY_MAX_TOKENS)
     except (ModelError, MediaError) as exc:
         return AudioCanary(**base, clip_sha256=sha, status="error", detail=f"{type(exc).__name__}: {exc}")
     said = set(_words(out.text))

@@ -248,7 +248,7 @@ def _int_or_none(settings: dict[str, Any], key: str) -> int | None:
 
 
 def _served_model(name: str, settings: dict[str, Any], config: Config) -> Model:
-    from vsync_models.models.omni_server import OmniServerModel, ServerLaunch
+    from vsync_models.models.omni_server import ServerLaunch
     from vsync_models.serve.launch import DEFAULT_STARTUP_TIMEOUT_S
     from vsync_models.serve.vllm_engine import settings_from_config
 
@@ -303,11 +303,45 @@ def _served_model(name: str, settings: dict[str, Any], config: Config) -> Model:
     # card: use_audio_in_video is not available there), so with vLLM the audio goes as its own
     # stream unless audio_mode says otherwise; the audio canary checks whichever is chosen.
     in_video = False if vllm else settings.get("use_audio_in_video", True)
+    return _omni_client(
+        name,
+        server_url,
+        settings,
+        config,
+        engine=engine,
+        model_name=settings.get("model_name"),
+        in_video=bool(in_video),
+        max_tokens=max_tokens,
+        expected_backend=None if ":" in backend or vllm else backend,
+        # our server samples a real Qwen-Omni checkpoint as qwen-omni-utils does; vLLM's loader and the
+        # tiny test servers (which cap frames on their command line) declare nothing they are not told
+        default_fps=QWEN_OMNI_FPS if name in _SERVED_MODELS and not vllm and ":" not in backend else None,
+        launch=launch,
+    )
+
+
+def _omni_client(
+    name: str,
+    url: str,
+    settings: dict[str, Any],
+    config: Config,
+    *,
+    engine: str,
+    model_name: str | None,
+    in_video: bool,
+    max_tokens: int,
+    expected_backend: str | None = None,
+    default_fps: float | None = None,
+    launch: Any = None,
+) -> Model:
+    """The omni-server client, with what ``models.<name>`` says about decoding, media and sampling."""
+    from vsync_models.models.omni_server import OmniServerModel
+
     return OmniServerModel(
         name=name,
-        base_url=server_url,
-        model_name=settings.get("model_name"),
-        expected_backend=None if ":" in backend or vllm else backend,
+        base_url=url,
+        model_name=model_name,
+        expected_backend=expected_backend,
         max_tokens=max_tokens,
         temperature=_float(settings, "temperature", 0.0) or 0.0,
         top_p=_float(settings, "top_p", None),
@@ -318,13 +352,11 @@ def _served_model(name: str, settings: dict[str, Any], config: Config) -> Model:
         min_pixels=_int_or_none(settings, "video_min_pixels"),
         max_pixels=_int_or_none(settings, "video_max_pixels"),
         media_transport=str(settings.get("media_transport") or "upload"),
-        audio_format=str(settings.get("audio_format") or ("wav" if vllm else "original")),
+        audio_format=str(settings.get("audio_format") or ("original" if engine != "vllm" else "wav")),
         engine=engine,
         timeout_s=float(settings.get("timeout_s", 600)),
         retry=retry_policy(config),
-        # our server samples a real Qwen-Omni checkpoint as qwen-omni-utils does; vLLM's loader and the
-        # tiny test servers (which cap frames on their command line) declare nothing they are not told
-        default_fps=QWEN_OMNI_FPS if name in _SERVED_MODELS and not vllm and ":" not in backend else None,
+        default_fps=default_fps,
         launch=launch,
         token=(config.env.get("VSYNC_SERVER_TOKEN") or "").strip() or None,
     )
@@ -338,34 +370,22 @@ def _omni_endpoint(name: str, served: str, settings: dict[str, Any], config: Con
     ``audio_url``, frame sampling in ``media_io_kwargs``), the one OpenAI-compatible omni servers
     share; ``engine: transformers`` selects our own server's layout instead.
     """
-    from vsync_models.models.omni_server import OmniServerModel
-
     if (many := _replicated(settings, lambda s: _omni_endpoint(name, served, s, config))) is not None:
         return many
     engine = str(settings.get("engine") or "vllm")
     if engine not in ENGINES:
         raise ConfigError(f"models.{served}.engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    vllm = engine == "vllm"
     url = str(settings.get("server_url") or config.env.get(OMNI_URL_ENV) or "").strip() or DEFAULT_OMNI_URL
-    return OmniServerModel(
-        name=name,
-        base_url=url,
-        model_name=served,
-        max_tokens=int(settings.get("max_tokens", 64)),
-        temperature=_float(settings, "temperature", 0.0) or 0.0,
-        top_p=_float(settings, "top_p", None),
-        seed=_int_or_none(settings, "seed"),
-        audio_mode=str(settings.get("audio_mode") or ("separate" if vllm else "in_video")),
-        video_fps=_float(settings, "video_fps", None),
-        max_frames=_int_or_none(settings, "num_video_frames"),
-        min_pixels=_int_or_none(settings, "video_min_pixels"),
-        max_pixels=_int_or_none(settings, "video_max_pixels"),
-        media_transport=str(settings.get("media_transport") or "upload"),
-        audio_format=str(settings.get("audio_format") or ("wav" if vllm else "original")),
+    max_tokens = int(settings.get("max_tokens", 64))
+    return _omni_client(
+        name,
+        url,
+        settings,
+        config,
         engine=engine,
-        timeout_s=float(settings.get("timeout_s", 600)),
-        retry=retry_policy(config),
-        token=(config.env.get("VSYNC_SERVER_TOKEN") or "").strip() or None,
+        model_name=served,
+        in_video=engine != "vllm",
+        max_tokens=max_tokens,
     )
 
 
