@@ -11,7 +11,7 @@ import pytest
 from tests.support import REPO
 from vsync_models.config import load_config
 from vsync_models.data.media import MediaPreparer, MediaView
-from vsync_models.models.base import sampling_of
+from vsync_models.models.base import audio_feed_of, sampling_of
 from vsync_models.models.registry import build_model
 from vsync_models.report.ceilings import Ceilings, ceiling_line, load_ceilings
 from vsync_models.types import Modality, Request, Sampling
@@ -102,7 +102,9 @@ def test_each_adapter_declares_the_sampling_it_really_uses(tmp_path):
     openai = build_model("openai:gpt-4o", cfg)
     assert sampling_of(openai) == Sampling(fps=1.0, max_frames=8)
     assert sampling_of(build_model("gpt4o", cfg)) == Sampling(fps=1.0, max_frames=8)
-    assert sampling_of(build_model("gemini_2_5_flash", cfg)) == Sampling(fps=1.0)
+    gemini = build_model("gemini_2_5_flash", cfg)
+    assert sampling_of(gemini) == Sampling(fps=1.0) and "soundtrack" in audio_feed_of(gemini)
+    assert audio_feed_of(openai) == "" and audio_feed_of(build_model("random", cfg)) is None
     assert sampling_of(build_model("qwen3_omni", cfg)) == Sampling(fps=2.0), "qwen-omni-utils' default"
     assert sampling_of(build_model("qwen2_5_omni", cfg)) == Sampling(fps=4.0), "its video_fps"
     assert sampling_of(build_model("qwen3_omni", cfg, engine="vllm")) is None, "vLLM's loader: not stated"

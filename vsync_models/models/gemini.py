@@ -131,6 +131,11 @@ class GeminiModel:
         """Gemini samples the video it is sent at 1 fps (Google's documented default) unless ``video_fps`` says."""
         return Sampling(fps=self.video_fps or GEMINI_DEFAULT_FPS)
 
+    @property
+    def audio_feed(self) -> str:
+        """How the soundtrack reaches Gemini, in words for the reports."""
+        return f"the mp4's own soundtrack (at: {AUDIO_RATE // 1000} kHz mono WAV)"
+
     # -- Model protocol -------------------------------------------------------------------
 
     def fingerprint(self) -> dict[str, Any]:
