@@ -75,7 +75,7 @@ def test_audio_goes_in_avt_and_at_only_the_canary_passes_and_reports_show_audio_
     assert vt["ceiling"]["accuracy"] == 25.0 and "ceiling" not in at, "no row for at: no ceiling"
     html = (reports / "openai_standin.html").read_text("utf-8")
     assert "ceiling at this model&#x27;s sampling: level 1" in html, "the line among the report's facts"
-    assert "<dt>audio</dt><dd>sent in avt and at, never in vt, as an input_audio part" in html
+    assert "<dt>audio</dt><dd>sent in avt and at, never in vt; avt: an input_audio part" in html
     assert "<th>ceiling at this model's sampling</th>" in html, "and a column of the accuracy table"
     assert "<td class='t'>78.6% [68.6-88.6] of 280</td>" in html and "<td class='t'>-</td>" in html
 
