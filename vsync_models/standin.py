@@ -13,7 +13,8 @@ faults and one that did not must score exactly the same. Each answer takes a fix
 latency, as a served model does up to ``max_concurrency`` requests in flight (more wait for a
 slot, as on a saturated vLLM). It counts what a throughput figure or a test needs (requests,
 requests in flight and their peak, the window in which it had work) and logs one JSON line per
-request (which questions were asked, how often, with which fault). Faults come from a script
+request (which questions were asked, how often, with which fault, and how many parts of each type
+it carried: ``text``, ``image_url``, ``input_audio``...). Faults come from a script
 (consumed in order, for exact tests) and then from seeded rates (for the benchmark). What each
 fault does on the wire:
 
@@ -43,6 +44,7 @@ whose SIGKILL is the point of some tests::
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import hashlib
 import json
@@ -171,7 +173,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
             return
         try:
-            text = _prompt_text(json.loads(raw))
+            body = json.loads(raw)
+            text = _prompt_text(body)
+            parts, audio = _parts(body)
         except (ValueError, KeyError, TypeError, IndexError):
             self._json(
                 400, {"error": {"message": "not a chat completion request", "type": "invalid_request"}}
@@ -179,7 +183,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         n, fault = standin.plan.next()
         question = text.strip().splitlines()[-1] if text.strip() else ""
-        standin.record({"n": n, "fault": fault, "question": question, "sha": _sha(text)})
+        standin.record({"n": n, "fault": fault, "question": question, "sha": _sha(text), "parts": parts})
+        if standin.hear is not None and audio:  # what it hears is part of what it answers from
+            text = "\n".join([text, *(standin.hear(clip) for clip in audio)])
         if fault == "kill":
             self._kill()
             fault = "ok"  # only reached when another process was killed: this answer goes nowhere
@@ -255,6 +261,21 @@ def _prompt_text(body: dict[str, Any]) -> str:
     return "\n".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
 
 
+def _parts(body: dict[str, Any]) -> tuple[dict[str, int], list[bytes]]:
+    """How many parts of each type the last message carries, and the decoded ``input_audio`` data."""
+    content = body["messages"][-1]["content"]
+    if isinstance(content, str):
+        return {"text": 1}, []
+    counts: dict[str, int] = {}
+    audio = []
+    for part in content:
+        kind = str(part.get("type")) if isinstance(part, dict) else "?"
+        counts[kind] = counts.get(kind, 0) + 1
+        if kind == "input_audio":
+            audio.append(base64.b64decode(part["input_audio"]["data"], validate=True))
+    return counts, audio
+
+
 def _completion(message: dict[str, Any] | None) -> dict[str, Any]:
     choice = {"index": 0, "message": message, "finish_reason": "stop"}
     return {
@@ -279,8 +300,10 @@ class StandIn:
     """The stand-in, serving from a background thread of this process from construction on.
 
     ``answer(text)`` gives the reply to a request whose last message's text is ``text``;
-    ``delay(text)``, when given, replaces the jittered latency for that request. Both, and
-    ``latency_s``, may be changed while it serves: tests reshape one server between runs.
+    ``delay(text)``, when given, replaces the jittered latency for that request. ``hear(wav)``, when
+    given, is what the stand-in makes of each ``input_audio`` part (its bytes): the text is added to the
+    request's before ``answer`` sees it, so a test can tell a request whose audio arrived. All of them,
+    and ``latency_s``, may be changed while it serves: tests reshape one server between runs.
     """
 
     def __init__(
@@ -293,6 +316,7 @@ class StandIn:
         max_concurrency: int | None = None,
         answer: Callable[[str], str] | None = None,
         delay: Callable[[str], float] | None = None,
+        hear: Callable[[bytes], str] | None = None,
         seed: int = 0,
         port: int = 0,
     ) -> None:
@@ -302,6 +326,7 @@ class StandIn:
         self.jitter_s = jitter_s
         self.answer = answer or _answer_line
         self.delay = delay
+        self.hear = hear
         self._slots = threading.BoundedSemaphore(max_concurrency) if max_concurrency else None
         self._rng = random.Random(seed)
         self._lock = threading.Lock()

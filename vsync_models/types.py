@@ -109,6 +109,10 @@ class Media(Protocol):
         """The clip's audio alone (``avt``, ``at``)."""
         ...
 
+    def audio_wav(self, rate: int = 16000) -> bytes:
+        """The clip's audio alone as mono 16-bit WAV bytes (``avt``, ``at``)."""
+        ...
+
     def frames(
         self, interval_s: float, max_frames: int, max_side: int = 448, quality: int = 70
     ) -> list[Frame]:

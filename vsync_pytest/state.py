@@ -47,7 +47,7 @@ class RunState:
     serving: Serving | None = None
     """How the model is served (:mod:`vsync_models.serve.serving`); ``None`` without a model."""
     audio_canary: AudioCanary | None = None
-    """Did audio reach the local model (controller only; see vsync_pytest.server.check_audio)."""
+    """Did audio reach the model (controller only; see vsync_pytest.server.check_audio)."""
     repeat: int = 1
     """``--repeat N``: every item asked N times (separate cached requests)."""
     rescore: Rescore | None = None

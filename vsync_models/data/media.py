@@ -166,6 +166,15 @@ class MediaPreparer:
         """The clip's first audio stream alone, packets copied into an m4a; MediaError if it has none."""
         return self._derived(source, "audio_only.m4a", lambda out: _remux(source, out, "audio"))
 
+    def audio_wav(self, source: Path, rate: int = 16000) -> bytes:
+        """The clip's first audio stream as mono 16-bit WAV at ``rate`` Hz (see :func:`audio_wav_bytes`),
+        converted once per clip and rate and kept beside the other derived files."""
+
+        def write(out: Path) -> None:
+            out.write_bytes(audio_wav_bytes(source, rate))
+
+        return self._derived(source, f"audio_{rate}.wav", write).read_bytes()
+
     def frames(
         self, source: Path, interval_s: float, max_frames: int, max_side: int = 448, quality: int = 70
     ) -> list[Frame]:
@@ -390,6 +399,13 @@ class MediaView:
             raise self._violation("audio")
         self._preparer.check_size(self._source)
         return self._preparer.audio_only(self._source)
+
+    def audio_wav(self, rate: int = 16000) -> bytes:
+        """The clip's audio alone as mono 16-bit WAV bytes (AVT, AT); refused in VT like every audio stream."""
+        if not self.modality.sees_audio:
+            raise self._violation("audio")
+        self._preparer.check_size(self._source)
+        return self._preparer.audio_wav(self._source, rate)
 
     def frames(
         self, interval_s: float, max_frames: int, max_side: int = 448, quality: int = 70

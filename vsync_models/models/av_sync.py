@@ -62,7 +62,7 @@ from vsync_models.models.av_measure import (
 from vsync_models.models.av_sync_timed import decide_timed, guess_timed
 from vsync_models.models.base import ModelOutput
 from vsync_models.synth.layout import FPS, POSITIONS
-from vsync_models.types import Request
+from vsync_models.types import Request, Sampling
 
 __all__ = ["AVSyncModel"]
 
@@ -72,6 +72,9 @@ _FALLBACKS = ("guess", "abstain")
 
 class AVSyncModel:
     """Answers from loudness-vs-mouth synchrony, speech windows and prop events; see the module doc."""
+
+    sampling: Sampling = Sampling()
+    """What it sees of the picture (the reports' ceiling line): every decoded frame."""
 
     def __init__(self, name: str = "av_sync", fallback: str = "guess", seed: int = 0) -> None:
         if fallback not in _FALLBACKS:

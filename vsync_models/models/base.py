@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from vsync_models.errors import MediaError, ModelError
-from vsync_models.types import Request, Response
+from vsync_models.types import Request, Response, Sampling
 
-__all__ = ["Model", "ModelOutput", "ask", "close_model"]
+__all__ = ["Model", "ModelOutput", "ask", "audio_feed_of", "close_model", "sampling_of"]
 
 
 @dataclass(frozen=True)
@@ -85,3 +85,23 @@ def close_model(model: Model) -> None:
     close = getattr(model, "close", None)
     if callable(close):
         close()
+
+
+def sampling_of(model: Model) -> Sampling | None:
+    """What ``model`` sees of a clip's picture, where its adapter declares it (a ``sampling``
+    attribute); ``None`` where it is not known (a server's unstated default, a replayed run).
+
+    Not part of :class:`Model`, like ``close``: only adapters that know how their provider samples
+    video say so, and the reports show the perceivers' ceiling at that sampling
+    (:mod:`vsync_models.report.ceilings`).
+    """
+    sampling = getattr(model, "sampling", None)
+    return sampling if isinstance(sampling, Sampling) else None
+
+
+def audio_feed_of(model: Model) -> str | None:
+    """How the soundtrack reaches ``model`` in ``avt`` and ``at``, in words (an ``audio_feed``
+    attribute): empty when it is sent no audio (an API model given the transcript only), ``None``
+    when the adapter does not say."""
+    feed = getattr(model, "audio_feed", None)
+    return feed if isinstance(feed, str) else None

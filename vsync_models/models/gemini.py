@@ -52,7 +52,7 @@ from vsync_models.models.transport import (
     CrossOriginRedirect,
     ResponseTooLarge,
 )
-from vsync_models.types import Request
+from vsync_models.types import Request, Sampling
 
 __all__ = ["GEMINI_KEY_ENVS", "GeminiModel", "resolve_gemini_settings"]
 
@@ -63,6 +63,8 @@ MAX_WAIT_S = 300.0
 """Longest single wait we accept from Retry-After / retryDelay before retrying."""
 
 AUDIO_RATE = 16000
+GEMINI_DEFAULT_FPS = 1.0
+"""Frames per second Gemini samples from a video when ``video_fps`` is not set."""
 _T = TypeVar("_T")
 
 
@@ -140,6 +142,16 @@ class GeminiModel:
 
     def __repr__(self) -> str:
         return f"GeminiModel(name={self.name!r}, model_name={self.model_name!r})"
+
+    @property
+    def sampling(self) -> Sampling:
+        """Gemini samples the video it is sent at 1 fps (Google's documented default) unless ``video_fps`` says."""
+        return Sampling(fps=self.video_fps or GEMINI_DEFAULT_FPS)
+
+    @property
+    def audio_feed(self) -> str:
+        """How the soundtrack reaches Gemini, in words for the reports."""
+        return f"the mp4's own soundtrack (at: {AUDIO_RATE // 1000} kHz mono WAV)"
 
     # -- Model protocol -------------------------------------------------------------------
 

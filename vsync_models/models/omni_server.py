@@ -58,7 +58,7 @@ from vsync_models.models.retry import RetryPolicy, call_with_retries
 from vsync_models.models.transport import DEFAULT_MAX_RESPONSE_BYTES, BoundedClient
 from vsync_models.serve.launch import DEFAULT_STARTUP_TIMEOUT_S
 from vsync_models.serve.vllm_engine import VllmSettings, vllm_command
-from vsync_models.types import Item, Modality, Request
+from vsync_models.types import Item, Modality, Request, Sampling
 
 __all__ = [
     "LAYOUT_VERSION",
@@ -66,6 +66,7 @@ __all__ = [
     "OmniServerModel",
     "ServerLaunch",
     "audio_canary",
+    "canary_request",
 ]
 
 PREFLIGHT_TIMEOUT_S = 10.0
@@ -150,6 +151,7 @@ class OmniServerModel:
         rng: Callable[[], float] | None = None,
         token: str | None = None,
         max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
+        default_fps: float | None = None,
     ) -> None:
         if audio_mode not in ("in_video", "separate"):
             raise ConfigError(
@@ -179,6 +181,8 @@ class OmniServerModel:
             "min_pixels": min_pixels,
             "max_pixels": max_pixels,
         }
+        self.default_fps = default_fps
+        """The frame rate the server samples at when ``video_fps`` is not sent, where it is known."""
         self.media_transport = media_transport
         self.audio_format = audio_format
         self.engine = engine
@@ -240,6 +244,13 @@ class OmniServerModel:
             f"a separate {'WAV ' if self.audio_format == 'wav' else ''}audio_url stream beside the "
             "video_url (not interleaved with the frames: use_audio_in_video is off)"
         )
+
+    @property
+    def sampling(self) -> Sampling | None:
+        """What the server samples of the picture: ``video_fps`` (else the server's known default) and
+        ``num_video_frames``; ``None`` where the rate is not known (a server's own unstated default)."""
+        fps = self.video["fps"] or self.default_fps
+        return None if fps is None else Sampling(fps=fps, max_frames=self.video["max_frames"])
 
     # -- Model protocol -------------------------------------------------------------------
 
@@ -489,7 +500,13 @@ def _close_first(clients: list[httpx2.Client]) -> None:
 
 @dataclass(frozen=True)
 class AudioCanary:
-    """Did audio reach the model? One record for the run's report."""
+    """Did audio reach the model? One record for the run's report.
+
+    ``method`` says how it was decided: ``prompt_tokens`` (a local or omni server: the clip costs more
+    prompt tokens with its audio, :func:`audio_canary`) or ``transcript`` (an API model: its answer
+    names the clip's words, which only the audio tells;
+    :func:`~vsync_models.models.openai_compat.api_audio_canary`).
+    """
 
     model: str
     clip: str
@@ -508,6 +525,10 @@ class AudioCanary:
     """How the soundtrack was sent (interleaved in the video, or as a separate stream)."""
     engine: str | None = None
     """``transformers`` (our server), ``vllm``, or ``None`` for a server the run did not configure."""
+    method: str = "prompt_tokens"
+    words_heard: int | None = None
+    """``transcript`` method: how many of the clip's words the answer named, of ``words_expected``."""
+    words_expected: int | None = None
 
     @property
     def passed(self) -> bool:
@@ -519,16 +540,37 @@ class AudioCanary:
 
     def describe(self) -> str:
         """One line for the terminal, the HTML report and Allure: did audio reach the model, and how."""
-        line = (
-            f"{self.status} (prompt tokens with audio {self.prompt_tokens_with_audio}, "
-            f"without {self.prompt_tokens_without_audio}, audio tokens {self.audio_tokens})"
-        )
+        if self.method == "transcript":
+            line = f"{self.status} ({self.detail})"
+        else:
+            line = (
+                f"{self.status} (prompt tokens with audio {self.prompt_tokens_with_audio}, "
+                f"without {self.prompt_tokens_without_audio}, audio tokens {self.audio_tokens})"
+            )
         if self.audio_feed:
             line += f"; audio sent as {self.audio_feed}"
         return line
 
 
 CANARY_QUESTION = "Transcribe exactly what is said in this clip."
+
+
+def canary_request(clip: Path, question: str, modality: Modality, preparer: MediaPreparer) -> Request:
+    """A canary's request: ``clip`` under ``modality`` with ``question`` alone (no system prompt, no
+    options, no transcript), built by the harness like every item's, so the modality gate holds."""
+    from vsync_models.data.prompts import PromptSettings, build_request
+
+    item = Item(
+        id="audio-canary",
+        video_path=clip.name,
+        question=question,
+        options=(),
+        correct_answer="",
+        video_file=clip,
+    )
+    return build_request(
+        item, modality, PromptSettings(system_prompt="", user_prompt="", answer_format=""), preparer
+    )
 
 
 def audio_canary(
@@ -558,20 +600,9 @@ def audio_canary(
         sha = content_hash(clip)
     except MediaError as exc:
         return AudioCanary(**base, clip_sha256="", status="error", detail=str(exc))
-    item = Item(
-        id="audio-canary",
-        video_path=clip.name,
-        question=CANARY_QUESTION,
-        options=(),
-        correct_answer="",
-        video_file=clip,
-    )
-    from vsync_models.data.prompts import PromptSettings, build_request
-
-    settings = PromptSettings(system_prompt="", user_prompt="", answer_format="")
     try:
-        with_audio = model._complete(build_request(item, Modality.AVT, settings, preparer), 1)
-        without = model._complete(build_request(item, Modality.VT, settings, preparer), 1)
+        with_audio = model._complete(canary_request(clip, CANARY_QUESTION, Modality.AVT, preparer), 1)
+        without = model._complete(canary_request(clip, CANARY_QUESTION, Modality.VT, preparer), 1)
     except (ModelError, MediaError) as exc:
         return AudioCanary(**base, clip_sha256=sha, status="error", detail=f"{type(exc).__name__}: {exc}")
     n_with = (with_audio.usage or {}).get("prompt_tokens")
@@ -592,7 +623,8 @@ def audio_canary(
     transcript = heard = None
     if expected_words and status != "error":
         try:
-            out = model._complete(build_request(item, Modality.AVT, settings, preparer), transcript_tokens)
+            request = canary_request(clip, CANARY_QUESTION, Modality.AVT, preparer)
+            out = model._complete(request, transcript_tokens)
         except (ModelError, MediaError) as exc:
             detail += f"; transcript request failed: {exc}"
         else:

@@ -1,9 +1,12 @@
 """Adapter for any OpenAI-compatible chat endpoint (GPT-4o, Gemini through a proxy, vLLM, ...).
 
-API models cannot hear the clip, so they see what the original release gave them: JPEG
-frames sampled from the video plus the ASR transcript inside the text prompt. Unlike the
+By default API models do not hear the clip, so they see what the original release gave them:
+JPEG frames sampled from the video plus the ASR transcript inside the text prompt. Unlike the
 original, every frame is labelled with its timestamp, because V-SYNC asks *when* things
-happen and an unlabelled frame sequence hides exactly that.
+happen and an unlabelled frame sequence hides exactly that. With ``send_audio`` the clip's
+soundtrack also goes as an ``input_audio`` part (16 kHz mono WAV), in ``avt`` and ``at`` only:
+the request's media view refuses audio in ``vt``. :func:`api_audio_canary` checks before the
+first item that a model sent audio answers what only the audio can tell.
 
 Vendor exceptions stop here: everything the ``openai`` SDK raises is translated into
 :mod:`vsync_models.errors` types, and the API key is scrubbed from every message we build.
@@ -17,10 +20,12 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import openai
 
@@ -48,9 +53,13 @@ from vsync_models.models.transport import (
     CrossOriginRedirect,
     ResponseTooLarge,
 )
-from vsync_models.types import Request
+from vsync_models.types import Request, Sampling
 
-__all__ = ["DEFAULT_OPENAI_BASE_URL", "OpenAICompatModel", "resolve_openai_settings"]
+if TYPE_CHECKING:
+    from vsync_models.data.media import MediaPreparer
+    from vsync_models.models.omni_server import AudioCanary
+
+__all__ = ["DEFAULT_OPENAI_BASE_URL", "OpenAICompatModel", "api_audio_canary", "resolve_openai_settings"]
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 
@@ -65,6 +74,9 @@ PREFLIGHT_TIMEOUT_S = 10.0
 
 DEFAULT_REFUSED_CONNECTIONS = 5
 """Refused connections retried in a whole run, when the caller does not say."""
+
+AUDIO_RATE = 16000
+"""Sample rate of the WAV sent as ``input_audio`` (mono, 16-bit): what speech models are fed."""
 
 _EXCERPT_CHARS = 200
 _RETRY_STATUSES = (408, 409, 429)
@@ -108,6 +120,7 @@ class OpenAICompatModel:
         max_frames: int = 8,
         frame_max_side: int = 448,
         timeout_s: float = 120.0,
+        send_audio: bool = False,
         max_retries: int = 5,
         api_key_env: str = "OPENAI_API_KEY",
         http_client: object | None = None,
@@ -127,6 +140,8 @@ class OpenAICompatModel:
         self.max_frames = max_frames
         self.frame_max_side = frame_max_side
         self.timeout_s = timeout_s
+        self.send_audio = send_audio
+        """``models.<name>.send_audio``: the soundtrack as an ``input_audio`` part in ``avt`` and ``at``."""
         self.max_retries = max_retries
         self.retry = retry or RetryPolicy(max_retries=max_retries)
         self._sleep = sleep
@@ -152,10 +167,21 @@ class OpenAICompatModel:
             f"base_url={self.base_url!r})"
         )
 
+    @property
+    def sampling(self) -> Sampling:
+        """What :meth:`build_messages` sends of the picture: a frame every ``frame_interval_s``, at most
+        ``max_frames`` (spread evenly over a longer clip): 1 fps, at most 8 frames by default."""
+        return Sampling(fps=1.0 / self.frame_interval_s, max_frames=self.max_frames)
+
+    @property
+    def audio_feed(self) -> str:
+        """How the soundtrack reaches the model in ``avt`` and ``at``, in words; empty when it does not."""
+        return f"an input_audio part ({AUDIO_RATE // 1000} kHz mono WAV)" if self.send_audio else ""
+
     # -- Model protocol -------------------------------------------------------------------
 
     def fingerprint(self) -> dict[str, Any]:
-        return {
+        fp = {
             "adapter": "openai_compat",
             "layout": LAYOUT_VERSION,
             "model_name": self.model_name,
@@ -169,6 +195,9 @@ class OpenAICompatModel:
             "frame_quality": FRAME_QUALITY,
             "image_detail": IMAGE_DETAIL,
         }
+        if self.send_audio:  # absent when off: the cache keys of runs without audio stay valid
+            fp["send_audio"] = f"wav {AUDIO_RATE} Hz mono"
+        return fp
 
     def check(self) -> None:
         """Preflight ``GET /models``: only a missing/rejected key or a dead server stops the run.
@@ -196,12 +225,16 @@ class OpenAICompatModel:
             pass
 
     def generate(self, request: Request) -> ModelOutput:
+        return self.complete(request, self.max_tokens)
+
+    def complete(self, request: Request, max_tokens: int) -> ModelOutput:
+        """:meth:`generate` with its own answer budget (the audio canary asks for a transcript)."""
         client = self._sdk_client()
         kwargs: dict[str, Any] = {
             "model": self.model_name,
             "messages": self.build_messages(request),
             "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
+            "max_tokens": max_tokens,
         }
         if self.top_p is not None:
             kwargs["top_p"] = self.top_p
@@ -294,7 +327,9 @@ class OpenAICompatModel:
         ``[SYSTEM]`` part, as in the original (no separate system message, so scores stay
         comparable). Added here: a timestamp label before each frame, and ``detail: low``. ASR text is never added separately: ``request.prompt`` already
         carries it exactly when the modality allows audio, and adding it again (as the
-        original did) would risk leaking it into the video-only ablation.
+        original did) would risk leaking it into the video-only ablation. With
+        :attr:`send_audio`, an ``input_audio`` part (WAV) follows wherever the modality hears audio;
+        the media view hands out no audio for ``vt``.
         """
         text = "\n\n".join(part for part in (request.prompt.strip(), request.question.strip()) if part)
         content: list[dict[str, Any]] = [{"type": "text", "text": text}]
@@ -310,6 +345,10 @@ class OpenAICompatModel:
                 content.append(
                     {"type": "image_url", "image_url": {"url": _data_url(frame.jpeg), "detail": IMAGE_DETAIL}}
                 )
+        if self.send_audio and request.modality.sees_audio:
+            wav = request.media.audio_wav(AUDIO_RATE)
+            audio = {"data": base64.b64encode(wav).decode("ascii"), "format": "wav"}
+            content.append({"type": "input_audio", "input_audio": audio})
         return [{"role": "user", "content": content}]
 
     # -- helpers --------------------------------------------------------------------------
@@ -388,3 +427,70 @@ def _retry_after(headers: Any) -> float | None:
     except ValueError:
         pass
     return parse_retry_after(headers.get("retry-after"))
+
+
+CANARY_QUESTION = "Transcribe exactly what is said in this audio."
+CANARY_MAX_TOKENS = 128
+"""Room for the transcript of a short clip (a level-1 clip says four sentences of a few words)."""
+CANARY_SHARE = 0.5
+"""The share of the clip's distinct words of three letters or more the answer must contain."""
+
+
+def canary_words(transcript: str) -> tuple[str, ...]:
+    """The words an answer to the canary is checked for: the transcript's distinct words of three
+    letters or more, lower case, in order, except the question's own (a model may echo "said")."""
+    asked = set(_words(CANARY_QUESTION))
+    return tuple(dict.fromkeys(w for w in _words(transcript) if len(w) >= 3 and w not in asked))
+
+
+def _words(text: str) -> list[str]:
+    return [w.strip("'") for w in re.findall(r"[a-z0-9']+", text.lower()) if w.strip("'")]
+
+
+def api_audio_canary(
+    model: OpenAICompatModel, clip: Path, preparer: MediaPreparer, transcript: str
+) -> AudioCanary:
+    """Does audio reach an API model? Asked once, before the first item, with ``clip``'s audio alone.
+
+    The request is the ``at`` one (the soundtrack, no frames) with no transcript in the prompt, asking
+    for what is said: only the audio can answer it. It passes when the answer contains at least
+    :data:`CANARY_SHARE` of :func:`canary_words` of ``transcript`` (the clip's known words); a
+    server that drops the ``input_audio`` part, or a model that ignores it, cannot name them.
+    """
+    from vsync_models.data.media import content_hash
+    from vsync_models.errors import MediaError, ModelError
+    from vsync_models.models.omni_server import AudioCanary, canary_request
+    from vsync_models.types import Modality
+
+    clip = Path(clip)
+    base = {"model": model.name, "clip": str(clip), "audio_feed": model.audio_feed, "method": "transcript"}
+    expected = canary_words(transcript)
+    try:
+        sha = content_hash(clip)
+    except MediaError as exc:
+        return AudioCanary(**base, clip_sha256="", status="error", detail=str(exc))
+    if not expected:
+        return AudioCanary(
+            **base,
+            clip_sha256=sha,
+            status="error",
+            detail="the clip's item has no transcript to check against",
+        )
+    try:
+        out = model.complete(canary_request(clip, CANARY_QUESTION, Modality.AT, preparer), CANARY_MAX_TOKENS)
+    except (ModelError, MediaError) as exc:
+        return AudioCanary(**base, clip_sha256=sha, status="error", detail=f"{type(exc).__name__}: {exc}")
+    said = set(_words(out.text))
+    heard = [w for w in expected if w in said]
+    passed = len(heard) >= CANARY_SHARE * len(expected)
+    return AudioCanary(
+        **base,
+        clip_sha256=sha,
+        status="passed" if passed else "failed",
+        transcript=out.text,
+        heard_expected=passed,
+        words_heard=len(heard),
+        words_expected=len(expected),
+        detail=f"the answer names {len(heard)} of the clip's {len(expected)} words"
+        + ("" if passed else f" (needs {CANARY_SHARE:.0%}): the audio does not reach the model"),
+    )

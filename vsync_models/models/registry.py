@@ -1,7 +1,8 @@
 """``--model NAME`` → a ready :class:`~vsync_models.models.base.Model`.
 
 Names resolve in this order: the built-in baselines, ``openai:<model-name>`` for any
-OpenAI-compatible endpoint, the original's API names (``gpt4o``; ``gemini_2_5_flash`` and
+OpenAI-compatible endpoint, ``omni:<served-name>`` for any OpenAI-compatible omni server that takes
+the clip as ``video_url`` and ``audio_url`` parts (a vLLM serving any checkpoint), the original's API names (``gpt4o``; ``gemini_2_5_flash`` and
 ``gemini_2_5_pro`` through Google's native client, which sends the video file so Gemini hears
 its audio), the local omni models served by ``python -m vsync_models.serve`` (``qwen2_5_omni``,
 ``qwen3_omni``, ``qwen3_omni_thinking`` and the tiny test checkpoints), then the
@@ -27,6 +28,13 @@ DEFAULT_MODEL = "av_sync"
 _BUILTINS = ("random", "constant", "av_sync")
 _BASE_URL_ENV = ("OPENAI_BASE_URL", "OPENAI_API_BASE")
 _OPENAI_PREFIX = "openai:"
+_OMNI_PREFIX = "omni:"
+OMNI_URL_ENV = "VSYNC_OMNI_URL"
+"""Where an ``omni:<served-name>`` server listens when ``models.<served-name>.server_url`` does not say."""
+DEFAULT_OMNI_URL = "http://127.0.0.1:8000"
+"""``vllm serve``'s own default address."""
+QWEN_OMNI_FPS = 2.0
+"""The frame rate qwen-omni-utils samples video at unless told (``video_fps``), as our server does."""
 # The original's API model names and the model id each one asks for.
 _API_MODELS = {
     "gpt4o": ("openai", "gpt-4o"),
@@ -63,12 +71,24 @@ _LOCAL_MODELS = (*_SERVED_MODELS, *_UNSERVED_MODELS)
 def known_models(config: Config) -> list[str]:
     """Every name ``build_model`` accepts (``openai:<model-name>`` stands for the whole family)."""
     names = {*_BUILTINS, *_API_MODELS, *_SERVED_MODELS, *_TINY_MODELS, *config.models}
-    return [*sorted(names - set(_UNSERVED_MODELS)), f"{_OPENAI_PREFIX}<model-name>"]
+    return [
+        *sorted(names - set(_UNSERVED_MODELS)),
+        f"{_OPENAI_PREFIX}<model-name>",
+        f"{_OMNI_PREFIX}<served-name>",
+    ]
 
 
 def _float(settings: dict[str, Any], key: str, default: float | None) -> float | None:
     value = settings.get(key, default)
     return None if value is None else float(value)
+
+
+def _flag(settings: dict[str, Any], key: str, where: str) -> bool:
+    """A yes/no setting (``send_audio``), off when absent; anything but a boolean is refused."""
+    value = settings.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}.{key} must be true or false, got {value!r}")
+    return value
 
 
 def _replicated(settings: dict[str, Any], build: Any) -> Model | None:
@@ -114,6 +134,7 @@ def _openai_model(name: str, model_id: str, settings: dict[str, Any], config: Co
         frame_interval_s=float(settings.get("frame_interval_sec", runtime.frame_interval_sec)),
         max_frames=int(settings.get("num_video_frames", runtime.max_frames)),
         timeout_s=float(settings.get("timeout_s", 120)),
+        send_audio=_flag(settings, "send_audio", f"models.{model_id}"),
         retry=retry_policy(config),
         max_response_bytes=response_limit(config),
         refusals=RefusalBudget(runtime.max_refused_connections),
@@ -164,6 +185,11 @@ def build_model(name: str, config: Config, engine: str | None = None) -> Model:
         if not model_id:
             raise ConfigError("--model openai:<model-name> needs a model name after 'openai:'")
         return _openai_model(name, model_id, config.model_settings(model_id), config, "openai")
+    if name.startswith(_OMNI_PREFIX):
+        served = name[len(_OMNI_PREFIX) :]
+        if not served:
+            raise ConfigError("--model omni:<served-name> needs the name the server serves after 'omni:'")
+        return _omni_endpoint(name, served, config.model_settings(served), config)
     provider = settings.get("provider")
     if name in _API_MODELS or provider in ("openai", "gemini"):
         api, model_id = _API_MODELS.get(name, (provider, name))
@@ -232,7 +258,7 @@ def _int_or_none(settings: dict[str, Any], key: str) -> int | None:
 
 
 def _served_model(name: str, settings: dict[str, Any], config: Config) -> Model:
-    from vsync_models.models.omni_server import OmniServerModel, ServerLaunch
+    from vsync_models.models.omni_server import ServerLaunch
     from vsync_models.serve.launch import DEFAULT_STARTUP_TIMEOUT_S
     from vsync_models.serve.vllm_engine import settings_from_config
 
@@ -287,11 +313,45 @@ def _served_model(name: str, settings: dict[str, Any], config: Config) -> Model:
     # card: use_audio_in_video is not available there), so with vLLM the audio goes as its own
     # stream unless audio_mode says otherwise; the audio canary checks whichever is chosen.
     in_video = False if vllm else settings.get("use_audio_in_video", True)
+    return _omni_client(
+        name,
+        server_url,
+        settings,
+        config,
+        engine=engine,
+        model_name=settings.get("model_name"),
+        in_video=bool(in_video),
+        max_tokens=max_tokens,
+        expected_backend=None if ":" in backend or vllm else backend,
+        # our server samples a real Qwen-Omni checkpoint as qwen-omni-utils does; vLLM's loader and the
+        # tiny test servers (which cap frames on their command line) declare nothing they are not told
+        default_fps=QWEN_OMNI_FPS if name in _SERVED_MODELS and not vllm and ":" not in backend else None,
+        launch=launch,
+    )
+
+
+def _omni_client(
+    name: str,
+    url: str,
+    settings: dict[str, Any],
+    config: Config,
+    *,
+    engine: str,
+    model_name: str | None,
+    in_video: bool,
+    max_tokens: int,
+    expected_backend: str | None = None,
+    default_fps: float | None = None,
+    launch: Any = None,
+) -> Model:
+    """The omni-server client, with what ``models.<name>`` says about decoding, media and sampling."""
+    from vsync_models.models.omni_server import OmniServerModel
+
     return OmniServerModel(
         name=name,
-        base_url=server_url,
-        model_name=settings.get("model_name"),
-        expected_backend=None if ":" in backend or vllm else backend,
+        base_url=url,
+        model_name=model_name,
+        expected_backend=expected_backend,
         max_tokens=max_tokens,
         temperature=_float(settings, "temperature", 0.0) or 0.0,
         top_p=_float(settings, "top_p", None),
@@ -302,13 +362,41 @@ def _served_model(name: str, settings: dict[str, Any], config: Config) -> Model:
         min_pixels=_int_or_none(settings, "video_min_pixels"),
         max_pixels=_int_or_none(settings, "video_max_pixels"),
         media_transport=str(settings.get("media_transport") or "upload"),
-        audio_format=str(settings.get("audio_format") or ("wav" if vllm else "original")),
+        audio_format=str(settings.get("audio_format") or ("original" if engine != "vllm" else "wav")),
         engine=engine,
         timeout_s=float(settings.get("timeout_s", 600)),
         retry=retry_policy(config),
         max_response_bytes=response_limit(config),
+        default_fps=default_fps,
         launch=launch,
         token=(config.env.get("VSYNC_SERVER_TOKEN") or "").strip() or None,
+    )
+
+
+def _omni_endpoint(name: str, served: str, settings: dict[str, Any], config: Config) -> Model:
+    """``omni:<served-name>``: an omni server the run does not start, asked for model ``served``.
+
+    Its address: ``models.<served>.server_url`` (a list: replicas), else ``$VSYNC_OMNI_URL``, else
+    vLLM's default. The request layout is vLLM's (``video_url`` + a separate 16 kHz WAV
+    ``audio_url``, frame sampling in ``media_io_kwargs``), the one OpenAI-compatible omni servers
+    share; ``engine: transformers`` selects our own server's layout instead.
+    """
+    if (many := _replicated(settings, lambda s: _omni_endpoint(name, served, s, config))) is not None:
+        return many
+    engine = str(settings.get("engine") or "vllm")
+    if engine not in ENGINES:
+        raise ConfigError(f"models.{served}.engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    url = str(settings.get("server_url") or config.env.get(OMNI_URL_ENV) or "").strip() or DEFAULT_OMNI_URL
+    max_tokens = int(settings.get("max_tokens", 64))
+    return _omni_client(
+        name,
+        url,
+        settings,
+        config,
+        engine=engine,
+        model_name=served,
+        in_video=engine != "vllm",
+        max_tokens=max_tokens,
     )
 
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar, Protocol
 
@@ -73,6 +73,9 @@ most providers' per-key connection limits."""
 
 Urls = str | list[str] | None
 """Where a run's servers listen, as handed from the process that started them to the others."""
+
+Canary = Callable[[Path, MediaPreparer, str], AudioCanary]
+"""Asks a model whether audio reaches it: (clip, preparer, the clip's transcript) → the record."""
 
 _API_CLIENTS = (
     ("vsync_models.models.openai_compat", "OpenAICompatModel"),
@@ -126,10 +129,13 @@ class Serving:
         """One line per server this process started that has exited, with the tail of its log."""
         return []
 
-    def audio_canary(self, clip: Path, preparer: MediaPreparer) -> AudioCanary | None:
-        """Does audio reach a locally served model (see :func:`~vsync_models.models.omni_server.audio_canary`)?
+    def audio_canary(self, clip: Path, preparer: MediaPreparer, transcript: str = "") -> AudioCanary | None:
+        """Does audio reach the model? ``None`` where no canary applies (nothing is sent audio by us).
 
-        ``None`` where the run serves no local model: an API's audio handling is its own.
+        An omni server (ours, vLLM, any other) is checked by prompt tokens with and without the audio
+        (:func:`~vsync_models.models.omni_server.audio_canary`; ``transcript`` unused); an
+        OpenAI-compatible API with ``send_audio`` by asking what the clip says
+        (:func:`~vsync_models.models.openai_compat.api_audio_canary`, against ``transcript``).
         """
         return None
 
@@ -147,13 +153,20 @@ class Endpoint(Serving):
     ``clients`` are the omni-server clients among them: they latch a dead server's "gone".
     ``apis`` are API clients: each latches "gone" once the run's refused connections to it are
     spent (:class:`~vsync_models.models.retry.RefusalBudget`), counted across xdist workers.
+    ``canary`` checks that audio reaches the model, where one applies (see :meth:`Serving.audio_canary`).
     """
 
     is_remote = True
 
-    def __init__(self, clients: Sequence[OmniServerModel] = (), apis: Sequence[ApiClient] = ()) -> None:
+    def __init__(
+        self,
+        clients: Sequence[OmniServerModel] = (),
+        apis: Sequence[ApiClient] = (),
+        canary: Canary | None = None,
+    ) -> None:
         self.clients = list(clients)
         self.apis = list(apis)
+        self.canary = canary
 
     def __repr__(self) -> str:
         return f"Endpoint({[c.base_url for c in [*self.clients, *self.apis]]!r})"
@@ -168,6 +181,9 @@ class Endpoint(Serving):
         if reasons and all(reasons):
             return "; ".join(r for r in reasons if r)
         return next((a.gone for a in self.apis if a.gone), None)
+
+    def audio_canary(self, clip: Path, preparer: MediaPreparer, transcript: str = "") -> AudioCanary | None:
+        return None if self.canary is None else self.canary(clip, preparer, transcript)
 
 
 class LocalServer(Serving):
@@ -253,7 +269,7 @@ class LocalServer(Serving):
             f"log {self.process.log_path}, last lines:\n{log_tail(self.process.log_path, lines=5)}"
         ]
 
-    def audio_canary(self, clip: Path, preparer: MediaPreparer) -> AudioCanary:
+    def audio_canary(self, clip: Path, preparer: MediaPreparer, transcript: str = "") -> AudioCanary:
         return audio_canary(self.model, clip, preparer)
 
 
@@ -322,7 +338,7 @@ class Replicas(Serving):
     def exited(self) -> list[str]:
         return [line for server in self.servers for line in server.exited()]
 
-    def audio_canary(self, clip: Path, preparer: MediaPreparer) -> AudioCanary:
+    def audio_canary(self, clip: Path, preparer: MediaPreparer, transcript: str = "") -> AudioCanary:
         return self.servers[0].audio_canary(clip, preparer)  # one checkpoint: one replica speaks for all
 
 
@@ -332,7 +348,7 @@ def serving_for(model: Model, log_dir: Path) -> Serving:
         clients = [r for r in model.replicas if isinstance(r, OmniServerModel)]
         launched = [(c, c.launch) for c in clients if c.launch is not None]
         if not launched or len(launched) != len(model.replicas):
-            return Endpoint(clients)
+            return Endpoint(clients, _canary(model.replicas[0]))  # one checkpoint: one replica speaks for all
         # A replica reuses a running server only where its URL names it alone (GPU groups share a default).
         named = [c.root_url for c in clients]
         return Replicas(
@@ -343,12 +359,25 @@ def serving_for(model: Model, log_dir: Path) -> Serving:
             ],
         )
     if isinstance(model, OmniServerModel):
-        return Endpoint([model]) if model.launch is None else _local(model, model.launch, log_dir)
+        if model.launch is not None:
+            return _local(model, model.launch, log_dir)
+        return Endpoint([model], canary=_canary(model))
     if _instance_of(model, *_API_CLIENTS[0]):  # OpenAI-compatible: a refused connection is budgeted
-        return Endpoint(apis=[model])  # type: ignore[list-item]
+        return Endpoint(apis=[model], canary=_canary(model))  # type: ignore[list-item]
     if any(_instance_of(model, module, name) for module, name in _API_CLIENTS):
-        return Endpoint()
+        return Endpoint(canary=_canary(model))
     return InProcess()
+
+
+def _canary(model: Model) -> Canary | None:
+    """The audio canary of a model reached at an endpoint: by prompt tokens for an omni server, by
+    transcript for an OpenAI-compatible API sent audio; ``None`` for a model sent no audio by us."""
+    if isinstance(model, OmniServerModel):
+        return lambda clip, preparer, transcript: audio_canary(model, clip, preparer)
+    module = sys.modules.get("vsync_models.models.openai_compat")
+    if module is not None and isinstance(model, module.OpenAICompatModel) and model.send_audio:
+        return lambda clip, preparer, transcript: module.api_audio_canary(model, clip, preparer, transcript)
+    return None
 
 
 def _local(
