@@ -161,6 +161,7 @@ class Endpoint(Serving):
     def __init__(
         self,
         clients: Sequence[OmniServerModel] = (),
+        *,
         apis: Sequence[ApiClient] = (),
         canary: Canary | None = None,
     ) -> None:
@@ -348,7 +349,9 @@ def serving_for(model: Model, log_dir: Path) -> Serving:
         clients = [r for r in model.replicas if isinstance(r, OmniServerModel)]
         launched = [(c, c.launch) for c in clients if c.launch is not None]
         if not launched or len(launched) != len(model.replicas):
-            return Endpoint(clients, _canary(model.replicas[0]))  # one checkpoint: one replica speaks for all
+            return Endpoint(
+                clients, canary=_canary(model.replicas[0])
+            )  # one checkpoint: one replica speaks for all
         # A replica reuses a running server only where its URL names it alone (GPU groups share a default).
         named = [c.root_url for c in clients]
         return Replicas(
