@@ -31,6 +31,7 @@ __all__ = [
     "safe_name",
     "write_json_atomic",
     "write_results",
+    "write_text_atomic",
 ]
 
 DEFAULT_OUTPUT_PATTERN = "results_{model}_level{level}.json"
@@ -63,9 +64,10 @@ def write_results(
     tally, costs = Tally(), reliability(records)
     for rec in records:
         tally.add(rec.outcome, rec.cached)
+    now = (now or datetime.now()).astimezone()  # a naive time is local time, as the original's
     doc: dict[str, Any] = {
         "model": model,
-        "timestamp": (now or datetime.now()).strftime("%Y%m%d_%H%M%S"),
+        "timestamp": now.strftime("%Y%m%d_%H%M%S"),  # the original's format, for its readers
         "accuracy": round(tally.accuracy, 2) if tally.accuracy is not None else 0.0,
         "correct": tally.correct,
         "total": tally.scored,
@@ -75,6 +77,7 @@ def write_results(
         "errors": tally.error,
         "errors_by_kind": dict(costs.errors),
         "retries": costs.retries,
+        "timestamp_iso": now.isoformat(timespec="seconds"),
         **(extra or {}),
         "results": [rec.to_json(shared=True) for rec in records],
     }
@@ -83,16 +86,20 @@ def write_results(
 
 
 def write_json_atomic(path: Path, doc: Any, indent: int = 2) -> None:
-    """Write to a temp file beside ``path`` and rename it into place: a crash (or a reader at the
-    wrong moment) never sees half a file."""
+    """Write JSON to a temp file beside ``path`` and rename it into place: a crash (or a reader at
+    the wrong moment) never sees half a file."""
+    write_text_atomic(path, json.dumps(doc, ensure_ascii=False, indent=indent) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write to a temp file beside ``path`` and rename it into place (see :func:`write_json_atomic`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp, 0o644)  # mkstemp makes it private; results are for sharing
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, ensure_ascii=False, indent=indent)
-            fh.write("\n")
+            fh.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
