@@ -78,7 +78,9 @@ def test_allure_results_carry_labels_parameters_and_attachments_under_xdist(benc
     # the JUnit XML of the same xdist run: flat properties per test, the run's numbers on the suite
     suite = next(iter(JUnitXml.fromfile(str(bench.path / "junit.xml"))))
     suite_props = {p.name: p.value for p in suite.properties()}
-    assert suite_props["model"] == "constant" and suite_props["accuracy.level1.vt"].startswith("50.0% [95% CI ")
+    assert suite_props["model"] == "constant" and suite_props["accuracy.level1.vt"].startswith(
+        "50.0% [95% CI "
+    )
     assert suite_props["synchrony_gain.level1"].startswith("+0.0 points [95% CI ")
     case = next(c for c in suite if c.name == "test_item[q001-vt]")
     assert {p.name: p.value for p in case.child(Properties)} == {
