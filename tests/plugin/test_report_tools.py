@@ -3,13 +3,23 @@ junitparser; the tidy table read by pandas and written to Parquet."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import pandas as pd
+import pytest
 from junitparser import JUnitXml, Properties
 
 from tests.plugin.test_plugin_openai import start_scripted
 from tests.support import choice_items
+
+
+@pytest.fixture(scope="module", autouse=True)
+def parquet_loaded_once():
+    """Load pandas' Parquet support before any pytester run: pytester drops the modules a test
+    imported, and pandas, imported again, would register its Arrow types a second time (an
+    ArrowKeyError in whichever later test writes Parquet)."""
+    pd.DataFrame({"a": [1]}).to_parquet(io.BytesIO())
 
 
 def allure_results(directory) -> dict[str, dict]:
