@@ -53,6 +53,8 @@ class Rotation:
     raw_response: str
     latency_s: float | None = None
     cached: bool = False
+    error_kind: str | None = None
+    """Why this rotation's call failed (written only when it did)."""
 
     @classmethod
     def of(cls, result: ItemResult) -> Rotation:
@@ -64,10 +66,11 @@ class Rotation:
             raw_response=result.response.text,
             latency_s=round(result.response.latency_s, 4),
             cached=result.response.cached,
+            error_kind=result.response.error_kind,
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "options": list(self.options),
             "correct_answer": self.correct_answer,
             "prediction": self.prediction,
@@ -76,6 +79,9 @@ class Rotation:
             "latency_s": self.latency_s,
             "cached": self.cached,
         }
+        if self.error_kind is not None:
+            out["error_kind"] = self.error_kind
+        return out
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Rotation:
@@ -87,6 +93,7 @@ class Rotation:
             raw_response=str(d.get("raw_response") or ""),
             latency_s=d.get("latency_s"),
             cached=bool(d.get("cached")),
+            error_kind=d.get("error_kind"),
         )
 
 
@@ -105,6 +112,8 @@ class Repeat:
     error: str | None = None
     circular_outcome: Outcome | None = None
     rotations: tuple[Rotation, ...] | None = None
+    error_kind: str | None = None
+    """Why this repeat's call failed (written only when it did)."""
 
     @property
     def verdict(self) -> Outcome:
@@ -123,6 +132,7 @@ class Repeat:
             usage=result.response.usage,
             cached=result.response.cached,
             error=result.response.error,
+            error_kind=result.response.error_kind,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -137,6 +147,8 @@ class Repeat:
             "cached": self.cached,
             "error": self.error,
         }
+        if self.error_kind is not None:
+            out["error_kind"] = self.error_kind
         if self.circular_outcome is not None:
             out["circular_outcome"] = self.circular_outcome.value
         if self.rotations is not None:
@@ -158,6 +170,7 @@ class Repeat:
             error=d.get("error"),
             circular_outcome=_outcome(d.get("circular_outcome")),
             rotations=None if rotations is None else tuple(Rotation.from_json(r) for r in rotations),
+            error_kind=d.get("error_kind"),
         )
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "safe_name",
     "write_json_atomic",
     "write_results",
+    "write_text_atomic",
 ]
 
 DEFAULT_OUTPUT_PATTERN = "results_{model}_level{level}.json"
@@ -65,9 +66,10 @@ def write_results(
     tally, costs = Tally(), reliability(records)
     for rec in records:
         tally.add(rec.outcome, rec.cached)
+    now = (now or datetime.now()).astimezone()  # a naive time is local time, as the original's
     doc: dict[str, Any] = {
         "model": model,
-        "timestamp": (now or datetime.now()).strftime("%Y%m%d_%H%M%S"),
+        "timestamp": now.strftime("%Y%m%d_%H%M%S"),  # the original's format, for its readers
         "accuracy": round(tally.accuracy, 2) if tally.accuracy is not None else 0.0,
         "correct": tally.correct,
         "total": tally.scored,
@@ -77,6 +79,7 @@ def write_results(
         "errors": tally.error,
         "errors_by_kind": dict(costs.errors),
         "retries": costs.retries,
+        "timestamp_iso": now.isoformat(timespec="seconds"),
         **(extra or {}),
         "results": [rec.to_json(shared=True) for rec in records],
     }
@@ -88,15 +91,19 @@ def write_json_atomic(path: Path, doc: Any, indent: int = 2) -> None:
     """Write to a temp file beside ``path`` and rename it into place: a crash, a full disk (raised
     as :class:`~vsync_models.errors.OutputError`), a concurrent writer or a reader at the wrong
     moment never sees half a file; what stood at ``path`` before stays whole until the rename."""
+    write_text_atomic(path, json.dumps(doc, ensure_ascii=False, indent=indent) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` atomically (see :func:`write_json_atomic`)."""
     path = Path(path)
     tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
         os.chmod(tmp, 0o644)  # mkstemp makes it private; results are for sharing
-        with open(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, ensure_ascii=False, indent=indent)
-            fh.write("\n")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
         os.replace(tmp, path)
     except OSError as exc:
         _remove(tmp)

@@ -340,6 +340,28 @@ class RunSummary:
     def circular(self) -> bool:
         return any(g.circular is not None for g in self.groups)
 
+    def headline(self) -> list[tuple[str, str]]:
+        """``accuracy.level1.avt`` (percent, 95 % CI, n) and ``synchrony_gain.level1`` (points, CI,
+        n), as the key = value facts of reports that cannot show a table (Allure, JUnit)."""
+        out = []
+        for g in self.groups:
+            if g.task != ALL_TASKS or not g.tally.scored:
+                continue
+            ci = f" [95% CI {100 * g.ci.low:.1f}-{100 * g.ci.high:.1f}]" if g.ci else ""
+            acc = f"{100 * g.tally.correct / g.tally.scored:.1f}%"
+            out.append((f"accuracy.level{g.level}.{g.modality}", f"{acc}{ci} n={g.tally.scored}"))
+        for gain in self.gains:
+            if gain.task == ALL_TASKS:
+                p = gain.plain
+                out.append(
+                    (
+                        f"synchrony_gain.level{gain.level}",
+                        f"{100 * p.value:+.1f} points [95% CI {100 * p.interval.low:+.1f}, "
+                        f"{100 * p.interval.high:+.1f}] n={p.n}",
+                    )
+                )
+        return out
+
 
 def _clusters(records: Sequence[Record], circular: bool) -> list[tuple[int, int]]:
     per_clip: dict[str, list[int]] = {}
