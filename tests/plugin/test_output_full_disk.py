@@ -11,14 +11,15 @@ from vsync_models.run import records as records_module
 
 RESULTS = "reports/results_constant_level1.json"
 RECORDS = "reports/results_constant_level1.records.jsonl"
+TIDY = "reports/results_constant_level1.items.jsonl"
 
 
 @pytest.mark.parametrize(
     "full, not_written",
     [
         ((records_module,), [RECORDS]),
-        ((results_module,), [RESULTS]),
-        ((records_module, results_module), [RESULTS, RECORDS]),
+        ((results_module,), [RESULTS, TIDY]),
+        ((records_module, results_module), [RESULTS, TIDY, RECORDS]),
     ],
     ids=["records", "results", "both"],
 )
