@@ -29,7 +29,13 @@ import numpy as np
 from vsync_models.data.media import content_hash, frame_times, sampled_positions
 from vsync_models.errors import MediaError, ModalityViolation
 from vsync_models.synth.layout import FPS, POSITIONS, PROP_BOXES, ROSTER, character_centre
-from vsync_models.synth.measure import eye_changes, mouth_darkness, prop_changed_pixels, rms_per_frame
+from vsync_models.synth.measure import (
+    PROP_MIN_PIXELS,
+    eye_changes,
+    mouth_darkness,
+    prop_changed_pixels,
+    rms_per_frame,
+)
 from vsync_models.types import Request, Sampling
 
 __all__ = [
@@ -56,7 +62,6 @@ __all__ = [
 SLOTS = 4
 UTTERANCE_FRAMES = 45  # every synth sentence lasts exactly 1.8 s at 25 fps
 _MIN_GAP_FRAMES = 3  # slots are separated by >= 0.24 s of silence
-_PROP_MIN_PIXELS = 20  # changed pixels that make a prop event (synth.measure.prop_change_frames)
 _CHUNK_PIXELS = 4_000_000  # decoded pixels measured at once (~12 MB of RGB)
 
 EVERY_FRAME = Sampling()
@@ -214,7 +219,7 @@ class _Measured:
         counts = np.concatenate([r[3] for r in self.rows])
         events: dict[str, int | None] = {}
         for j, kind in enumerate(PROP_BOXES):
-            changed = np.flatnonzero(counts[:, j] >= _PROP_MIN_PIXELS)
+            changed = np.flatnonzero(counts[:, j] >= PROP_MIN_PIXELS)
             events[kind] = int(positions[changed[0]]) if len(changed) else None
         return Video(mouths, self.names, events, eyes, None if seen.all() else seen)
 

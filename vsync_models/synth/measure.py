@@ -15,6 +15,7 @@ import numpy as np
 from vsync_models.synth.layout import FPS, POSITIONS, PROP_BOXES, eye_box, mouth_box
 
 __all__ = [
+    "PROP_MIN_PIXELS",
     "decode",
     "eye_changes",
     "mouth_darkness",
@@ -22,6 +23,9 @@ __all__ = [
     "prop_changed_pixels",
     "rms_per_frame",
 ]
+
+PROP_MIN_PIXELS = 20
+"""Strongly changed pixels of a prop's box that make its change (:func:`prop_change_frames`)."""
 
 _INK_MAX = 90
 """A pixel is mouth ink when no channel exceeds this (ink is (35, 25, 25); faces are brighter)."""
@@ -57,7 +61,7 @@ def rms_per_frame(audio: np.ndarray, sample_rate: int, n_frames: int, fps: int =
     return np.sqrt((sq[edges[1:]] - sq[edges[:-1]]) / np.maximum(np.diff(edges), 1))
 
 
-def prop_change_frames(frames: np.ndarray, min_pixels: int = 20) -> dict[str, int | None]:
+def prop_change_frames(frames: np.ndarray, min_pixels: int = PROP_MIN_PIXELS) -> dict[str, int | None]:
     """Per prop, the first frame in which at least ``min_pixels`` pixels of its box differ from
     frame 0 by more than 48 in some channel, or ``None`` if it never changes.
 
