@@ -13,11 +13,13 @@ from typing import Any
 
 import pytest
 
+from vsync_models.data.levels import LATE_FUSION_LEAKS
 from vsync_models.synth.__main__ import main
 from vsync_models.synth.items import build_items
 from vsync_models.synth.oracles import CHANCE, Case, OracleResult, cases, evaluate
 from vsync_models.synth.plan import plan_clips
 from vsync_models.synth.truth import clip_truth
+from vsync_models.synth.views import bare
 
 SHIPPED = Path(__file__).resolve().parents[2] / "data" / "level_1"
 SINGLE = ("video", "audio", "text")
@@ -128,6 +130,7 @@ def test_command_line_prints_the_table(capsys: pytest.CaptureFixture[str]) -> No
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:4] == ["task", "n", "modality", "best"]
     assert sum(" joint " in line and "100.0%" in line for line in lines) == 4
+    assert sum(" late " in line for line in lines) == 4
 
 
 def test_views_withhold_the_other_modality() -> None:
@@ -140,3 +143,53 @@ def test_views_withhold_the_other_modality() -> None:
     audio = repr(case.audio)
     assert not any(c["name"] in audio for c in clips[0]["cast"])
     assert all(e["text"] not in audio for e in clips[0]["events"])
+
+
+# --- late fusion: frames at 1 fps plus the transcript, no sound -----------------------------------
+
+LEAKING = {task for (level, task) in LATE_FUSION_LEAKS if level == 1}
+
+
+def test_late_fusion_answers_exactly_the_tasks_marked_as_leaking(
+    shipped: dict[tuple[str, str], OracleResult],
+) -> None:
+    assert {"said_when_event", "event_when_said"} == LEAKING
+    for task in TASKS:
+        r = shipped[task, "late"]
+        if task in LEAKING:
+            assert r.accuracy == 1.0, (task, r.strategy, r.accuracy)
+        else:
+            assert r.accuracy <= CHANCE + shipped_margin(r.n), (task, r.strategy, r.accuracy)
+
+
+def test_late_fusion_on_a_large_planned_set(big: dict[tuple[str, str], OracleResult]) -> None:
+    for task in TASKS:
+        r = big[task, "late"]
+        if task in LEAKING:
+            assert r.accuracy >= 0.99, (task, r.strategy, r.accuracy)
+        else:
+            assert r.accuracy <= CHANCE + BIG_MARGIN, (task, r.strategy, r.accuracy)
+
+
+def test_late_fusion_sees_no_sound_no_lip_reading_and_no_time_finer_than_a_second() -> None:
+    items, clips = planned(3, 4)
+    case = Case(items[0], clips[0])
+    late = case.late
+    assert all(m.text == "" for m in late.video.mouthing)
+    times = [m.start_s for m in late.video.mouthing] + [m.end_s for m in late.video.mouthing]
+    times += [t for _, _, t in late.video.events]
+    assert all(t == int(t) for t in times)
+    assert [bare(t) for t in late.transcript] == [bare(u["text"]) for u in clips[0]["utterances"]]
+    assert not {f.name for f in dataclasses.fields(late)} & {"utterances", "audio"}
+
+
+def test_late_fusion_catches_a_planted_leak_visible_at_one_fps() -> None:
+    """The heard mouth keeps moving 2 s longer than the others: frames a second apart show it."""
+    items, clips = planned(2, 200)
+    leaky = copy.deepcopy(clips)
+    for clip in leaky:
+        for m in clip["mouthing"]:
+            if m["heard"]:
+                m["end_s"] = round(m["end_s"] + 2.0, 3)
+    late = by_cell(evaluate(cases(items, leaky)))
+    assert late["who_said", "late"].accuracy > 0.9, late["who_said", "late"].strategy

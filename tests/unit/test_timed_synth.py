@@ -14,6 +14,7 @@ import pytest
 
 from tests.support import REPO
 from vsync_models.data.dataset import load_dataset
+from vsync_models.data.levels import LATE_FUSION_LEAKS
 from vsync_models.data.media import MediaPreparer
 from vsync_models.models.av_sync import AVSyncModel
 from vsync_models.run.evaluate import Evaluator
@@ -134,6 +135,8 @@ def test_one_modality_alone_is_at_chance_on_the_shipped_set(level: int) -> None:
         if modality == "joint":
             assert r.accuracy == 1.0, task
             continue
+        if modality == "late" and (level, task) in LATE_FUSION_LEAKS:
+            continue  # test_late_fusion_answers_event_offset_without_the_sound
         chance = CHANCE[task]
         margin = 3 * (chance * (1 - chance) / r.n) ** 0.5  # best of many strategies: noise, not signal
         assert r.accuracy <= chance + margin, (task, modality, r.strategy, r.accuracy)
@@ -145,6 +148,8 @@ def test_one_modality_alone_is_at_chance_on_a_large_planned_set(level: int) -> N
     for (task, modality), r in cells(items, clips).items():
         if modality == "joint":
             assert r.accuracy == 1.0 and r.n >= 1000
+        elif modality == "late" and (level, task) in LATE_FUSION_LEAKS:
+            assert r.accuracy > 0.5, (task, r.strategy, r.accuracy)
         else:
             assert r.accuracy <= CHANCE[task] + 0.04, (task, modality, r.strategy, r.accuracy)
 
@@ -187,6 +192,28 @@ def test_the_oracles_catch_planted_leaks() -> None:
     assert cells(items3, fragment)["speak_now", "audio"].accuracy > 0.8
     found = cells(items3, late)
     assert found["speak_now", "audio"].accuracy > 0.75 and found["speak_now", "video"].accuracy > 0.8
+
+
+def test_late_fusion_answers_event_offset_without_the_sound() -> None:
+    """Frames at 1 fps plus the transcript: the quote's place names its slot, and whole seconds
+    bound the change and the slot's first mouth movement; the other level-2/3 tasks stay at chance."""
+    assert {(lvl, t) for lvl, t in LATE_FUSION_LEAKS if lvl in (2, 3)} == {(2, "event_offset")}
+    items, manifest = shipped(2)
+    found = cells(items, manifest["clips"])
+    assert found["event_offset", "late"].accuracy > 0.5, found["event_offset", "late"]
+
+
+def test_late_fusion_catches_a_leak_visible_at_one_fps() -> None:
+    """Everyone but the speaker starts moving the mouth a second and a half late."""
+    items, clips = planned(2, 200)
+    leaky = copy.deepcopy(clips)
+    for clip in leaky:
+        for m in clip["mouthing"]:
+            if not m["heard"]:
+                m["start_s"], m["end_s"] = round(m["start_s"] + 1.5, 3), round(m["end_s"] + 1.5, 3)
+    found = cells(items, leaky)
+    assert found["when_speaks", "late"].accuracy > 0.9, found["when_speaks", "late"].strategy
+    assert found["who_at_time", "late"].accuracy > 0.9, found["who_at_time", "late"].strategy
 
 
 def test_the_look_is_visible_only_on_the_looker_and_only_while_it_looks() -> None:

@@ -29,10 +29,30 @@ from vsync_models.data.prompts import PromptSettings, prompt_settings
 from vsync_models.scoring.score import DEFAULT_IOU_THRESHOLD, DEFAULT_TOLERANCE_S, ScoringSettings
 from vsync_models.types import Item
 
-__all__ = ["LEVELS", "Level", "load_levels", "make_level", "scoring_settings"]
+__all__ = ["LATE_FUSION_LEAKS", "LEVELS", "Level", "load_levels", "make_level", "scoring_settings"]
 
 LEVELS = tuple(LEVEL_ANSWER_TYPES)
 """Every level V-SYNC knows, in run order."""
+
+LATE_FUSION_LEAKS: dict[tuple[int, str], str] = {
+    (1, "said_when_event"): (
+        "answered without the sound: the prop changes one per sentence, in the transcript's order, "
+        "so frames at 1 fps plus the transcript name the sentence (late-fusion oracle 80/80)"
+    ),
+    (1, "event_when_said"): (
+        "answered without the sound: the quote's place in the transcript is the order of its prop "
+        "change, which frames at 1 fps show (late-fusion oracle 80/80)"
+    ),
+    (2, "event_offset"): (
+        "mostly answered without the sound: the quote's place in the transcript names its slot, and "
+        "frames at 1 fps bound when that slot's mouths start and when the prop changes (late-fusion "
+        "oracle within 0.5 s on 64 % of the shipped items, 65 % on 2,000 planned clips; chance 25 %)"
+    ),
+}
+"""(level, task) → why the task needs no binding of sound to picture: frames at 1 fps plus the
+transcript (late fusion, what the OpenAI-compatible path gives in ``avt``) answer it. Measured by
+``python -m vsync_models.synth oracles`` on the shipped V-SYNC-Synth sets; a report marks these
+task rows, and their synchrony gain measures the transcript's absence in ``vt``, not binding."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +84,11 @@ class Level:
     def states_duration(self) -> bool:
         """Whether its prompts state the clip's length (levels that ask for times)."""
         return asks_times(self.number)
+
+    def leak(self, task: str | None) -> str | None:
+        """Why ``task`` of this level is answered without binding sound to picture, if it is
+        (:data:`LATE_FUSION_LEAKS`)."""
+        return LATE_FUSION_LEAKS.get((self.number, task or ""))
 
     def __iter__(self) -> Iterator[Item]:
         return iter(self.dataset)

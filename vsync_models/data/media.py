@@ -31,9 +31,17 @@ import av.container
 from PIL import Image
 
 from vsync_models.errors import MediaError, ModalityViolation
-from vsync_models.types import Frame, Modality
+from vsync_models.types import Frame, Modality, Sampling
 
-__all__ = ["MediaPreparer", "MediaView", "PrepStats", "audio_wav_bytes", "content_hash"]
+__all__ = [
+    "MediaPreparer",
+    "MediaView",
+    "PrepStats",
+    "audio_wav_bytes",
+    "content_hash",
+    "frame_times",
+    "sampled_positions",
+]
 
 _HASH_CHUNK = 1 << 20
 
@@ -277,16 +285,7 @@ def _sample_frames(
     by_pts, keys, times = _frame_times(source)
     if not keys:
         raise MediaError(f"clip {source} has no decodable video frames")
-    last = times[-1]
-    n_fit = int(last / interval_s + 1e-9) + 1
-    if n_fit <= max_frames:
-        targets = [k * interval_s for k in range(n_fit)]
-    else:
-        targets = [last * i / (max_frames - 1) if max_frames > 1 else 0.0 for i in range(max_frames)]
-    wanted: dict[int, float] = {}
-    for target in targets:
-        on_screen = max(0, bisect.bisect_right(times, target + 1e-6) - 1)
-        wanted.setdefault(keys[on_screen], times[on_screen])
+    wanted = {keys[i]: times[i] for i in _positions(times, interval_s, max_frames)}
 
     with _open(source) as container:
         stream = container.streams.video[0]
@@ -299,6 +298,40 @@ def _sample_frames(
                 if len(found) == len(wanted):
                     break
     yield from sorted(found.values(), key=lambda f: f.t)
+
+
+def sampled_positions(times: list[float], sampling: Sampling) -> list[int]:
+    """Which frames (positions in display order, given their ``times`` in seconds from the first)
+    a model sampling this way sees, ascending: every frame for ``fps=None`` (spread evenly over the
+    clip when more than ``max_frames``), else the frame on screen at every ``1/fps`` seconds from 0,
+    as :meth:`MediaView.frames` picks them for the OpenAI-compatible path."""
+    if not times:
+        return []
+    if sampling.fps is None:
+        if sampling.max_frames is None or len(times) <= sampling.max_frames:
+            return list(range(len(times)))
+        return _positions(times, None, sampling.max_frames)
+    return _positions(times, 1.0 / sampling.fps, sampling.max_frames)
+
+
+def _positions(times: list[float], interval_s: float | None, max_frames: int | None) -> list[int]:
+    """One target time every ``interval_s`` from 0 (``None``: every frame's own time); if more than
+    ``max_frames`` would fit, that many spread evenly from the first to the last frame instead; each
+    target shows the last frame that started at or before it."""
+    last = times[-1]
+    n_fit = len(times) if interval_s is None else int(last / interval_s + 1e-9) + 1
+    if max_frames is None or n_fit <= max_frames:
+        targets = list(times) if interval_s is None else [k * interval_s for k in range(n_fit)]
+    else:
+        targets = [last * i / (max_frames - 1) if max_frames > 1 else 0.0 for i in range(max_frames)]
+    return sorted({max(0, bisect.bisect_right(times, target + 1e-6) - 1) for target in targets})
+
+
+def frame_times(source: Path) -> list[float]:
+    """Every video frame's time in seconds from the first, in display order, read from the packets
+    (no decoding) where the container has their timestamps."""
+    with _translated("read the frame times of", source):
+        return _frame_times(source)[2]
 
 
 def _write_frames(out: Path, frames: Iterator[Frame]) -> None:

@@ -3,8 +3,15 @@ and its level-2/3 answers (:mod:`~vsync_models.models.av_sync_timed`) both reaso
 
 They live apart from either so that the two answering modules share one perception (one memo, one
 reading of the screen layout) without importing each other. Perception goes only through the
-request's media view, and the memo is keyed by the sha256 of the *file handed over*, so a request
-that was given a different file (the audio-free copy in ``vt``) never reuses another's measurement.
+request's media view, and the memo is keyed by the sha256 of the *file handed over* (and the
+sampling), so a request that was given a different file (the audio-free copy in ``vt``) never
+reuses another's measurement.
+
+Frames are decoded, measured and dropped a few at a time, so memory does not grow with a clip's
+length; a clip that would decode to more than :attr:`Sight.max_decoded_pixels` (width × height ×
+frames) is refused before decoding. Only the frames a model sampling at :attr:`Sight.sampling`
+would see are measured (:func:`~vsync_models.data.media.sampled_positions`); the others are
+marked unseen in :attr:`Video.seen` and hold the last seen frame's measurement.
 """
 
 from __future__ import annotations
@@ -19,19 +26,30 @@ from typing import Any
 import av
 import numpy as np
 
-from vsync_models.data.media import content_hash
+from vsync_models.data.media import content_hash, frame_times, sampled_positions
 from vsync_models.errors import MediaError, ModalityViolation
 from vsync_models.synth.layout import FPS, POSITIONS, PROP_BOXES, ROSTER, character_centre
-from vsync_models.synth.measure import eye_changes, mouth_darkness, prop_change_frames, rms_per_frame
-from vsync_models.types import Request
+from vsync_models.synth.measure import (
+    PROP_MIN_PIXELS,
+    eye_changes,
+    mouth_darkness,
+    prop_changed_pixels,
+    rms_per_frame,
+)
+from vsync_models.types import Request, Sampling
 
 __all__ = [
+    "DEFAULT_MAX_DECODED_PIXELS",
+    "EVERY_FRAME",
     "SLOTS",
     "UTTERANCE_FRAMES",
     "Audio",
+    "Sight",
     "Undecided",
     "Video",
     "correlation",
+    "follows",
+    "measure_video",
     "norm",
     "option_texts",
     "perceive_audio",
@@ -44,6 +62,23 @@ __all__ = [
 SLOTS = 4
 UTTERANCE_FRAMES = 45  # every synth sentence lasts exactly 1.8 s at 25 fps
 _MIN_GAP_FRAMES = 3  # slots are separated by >= 0.24 s of silence
+_CHUNK_PIXELS = 4_000_000  # decoded pixels measured at once (~12 MB of RGB)
+
+EVERY_FRAME = Sampling()
+"""The default sampling: every decoded frame, no cap."""
+
+DEFAULT_MAX_DECODED_PIXELS = 2_000_000_000
+"""Width × height × frames a clip may decode to: ~17 minutes of the shipped 320×240 at 25 fps
+(an 11-s shipped clip is 21 million)."""
+
+
+@dataclass(frozen=True)
+class Sight:
+    """How ``av_sync`` looks at a clip's picture: the frames a model sampling so would get, and the
+    most it will decode (``models.av_sync.fps`` / ``max_frames`` / ``max_decoded_pixels``)."""
+
+    sampling: Sampling = EVERY_FRAME
+    max_decoded_pixels: int = DEFAULT_MAX_DECODED_PIXELS
 
 
 @dataclass(frozen=True)
@@ -56,6 +91,9 @@ class Video:
     """First changed frame per prop."""
     eyes: np.ndarray | None = None
     """``(n_frames, 4)`` pixels of each position's eyes that differ from frame 0 (level 3's look)."""
+    seen: np.ndarray | None = None
+    """``(n_frames,)`` bool: the frames the sampling kept (``None``: all); an unseen frame's row
+    holds the last seen frame's measurement, as a model sees the last frame it was shown."""
 
 
 @dataclass(frozen=True)
@@ -70,28 +108,28 @@ class Undecided(Exception):
     """The perceived streams do not determine an answer; the message says why."""
 
 
-_memo: dict[tuple[str, str], Any] = {}
+_memo: dict[tuple[str, str, Sight | None], Any] = {}
 _memo_lock = threading.Lock()
 
 
-def _memoised(kind: str, path: Path, compute: Callable[[Path], Any]) -> Any:
-    key = (kind, content_hash(path))
+def _memoised(kind: str, path: Path, compute: Callable[..., Any], sight: Sight | None = None) -> Any:
+    key = (kind, content_hash(path), sight)
     with _memo_lock:
         if key in _memo:
             return _memo[key]
-    value = compute(path)
+    value = compute(path) if sight is None else compute(path, sight)
     with _memo_lock:
         _memo[key] = value
     return value
 
 
-def perceive_video(request: Request) -> Video | None:
+def perceive_video(request: Request, sight: Sight) -> Video | None:
     """The frames' measurements, or ``None`` where the request withholds the frames."""
     try:
         path = request.media.video_file()
     except ModalityViolation:
         return None
-    return _memoised("video", path, _measure_video)
+    return _memoised("video", path, measure_video, sight)
 
 
 def perceive_audio(request: Request) -> Audio | None:
@@ -103,22 +141,99 @@ def perceive_audio(request: Request) -> Audio | None:
     return _memoised("audio", path, _measure_audio)
 
 
-def _measure_video(path: Path) -> Video:
+def measure_video(path: Path, sight: Sight) -> Video:
+    """What the frames of ``path`` show, as a model sampling at ``sight`` would see them (unmemoised)."""
     try:
+        keep = _frames_to_measure(path, sight)
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(stream)])
+            measured = _Measured()
+            for i, frame in enumerate(container.decode(stream)):
+                measured.add(i, frame.to_ndarray(format="rgb24") if i in keep else None)
+            return measured.video(path)
     except (av.FFmpegError, OSError, ValueError, IndexError) as exc:
         raise MediaError(f"av_sync cannot decode video {path.name}: {exc}") from exc
+
+
+def _frames_to_measure(path: Path, sight: Sight) -> set[int]:
+    """The positions the sampling keeps; refuses a clip over the decoded-size limit before decoding."""
+    times = frame_times(path)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        width, height = int(stream.codec_context.width), int(stream.codec_context.height)
+    pixels = width * height * len(times)
+    if pixels > sight.max_decoded_pixels:
+        raise MediaError(
+            f"av_sync will not decode video {path.name}: {width}x{height} x {len(times)} frames = "
+            f"{pixels:,} pixels, over models.av_sync.max_decoded_pixels ({sight.max_decoded_pixels:,})"
+        )
+    return set(sampled_positions(times, sight.sampling))
+
+
+class _Measured:
+    """What the frames show, filled frame by frame; kept frames are measured a chunk at a time and
+    dropped, so only the per-frame numbers grow with the clip."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.first: np.ndarray | None = None
+        self.names: tuple[str, ...] = ()
+        self.pending: list[tuple[int, np.ndarray]] = []
+        self.rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        """Per measured chunk: positions, mouths, eyes, prop-changed pixels (one column per prop)."""
+
+    def add(self, position: int, rgb: np.ndarray | None) -> None:
+        self.n = position + 1
+        if rgb is None:
+            return
+        if self.first is None:
+            self.first, self.names = rgb, _names(rgb)
+        self.pending.append((position, rgb))
+        if sum(f.size for _, f in self.pending) >= 3 * _CHUNK_PIXELS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.pending:
+            return
+        assert self.first is not None
+        positions = np.array([p for p, _ in self.pending])
+        frames = np.stack([f for _, f in self.pending])
+        self.pending = []
+        props = prop_changed_pixels(frames, self.first)
+        counts = np.stack([props[kind] for kind in PROP_BOXES], axis=1)
+        self.rows.append((positions, mouth_darkness(frames), eye_changes(frames, self.first), counts))
+
+    def video(self, path: Path) -> Video:
+        self._flush()
+        if self.first is None:
+            raise MediaError(f"av_sync cannot decode video {path.name}: it has no frames to see")
+        positions = np.concatenate([r[0] for r in self.rows])
+        seen = np.zeros(self.n, dtype=bool)
+        seen[positions] = True
+        # each frame shows the last seen frame's row (positions are ascending, and frame 0 is seen)
+        held = np.maximum.accumulate(np.where(seen, np.arange(self.n), 0))
+        row_of = np.cumsum(seen) - 1
+        mouths = np.concatenate([r[1] for r in self.rows])[row_of[held]]
+        eyes = np.concatenate([r[2] for r in self.rows])[row_of[held]]
+        counts = np.concatenate([r[3] for r in self.rows])
+        events: dict[str, int | None] = {}
+        for j, kind in enumerate(PROP_BOXES):
+            changed = np.flatnonzero(counts[:, j] >= PROP_MIN_PIXELS)
+            events[kind] = int(positions[changed[0]]) if len(changed) else None
+        return Video(mouths, self.names, events, eyes, None if seen.all() else seen)
+
+
+def _names(frame: np.ndarray) -> tuple[str, ...]:
+    """The character standing at each position: its body colour's nearest in the roster."""
     names = []
     for p in range(POSITIONS):
         x, y = character_centre(p)
-        patch = frames[0, y - 20 : y - 14, x - 3 : x + 4].reshape(-1, 3).astype(float)
+        patch = frame[y - 20 : y - 14, x - 3 : x + 4].reshape(-1, 3).astype(float)
         colour = np.median(patch, axis=0)
         nearest = min(ROSTER, key=lambda c: float(np.sum((colour - np.array(c.rgb)) ** 2)))
         names.append(nearest.name)
-    return Video(mouth_darkness(frames), tuple(names), prop_change_frames(frames), eye_changes(frames))
+    return tuple(names)
 
 
 def _measure_audio(path: Path) -> Audio:
@@ -160,6 +275,17 @@ def _speech_windows(envelope: np.ndarray, k: int = SLOTS, length: int = UTTERANC
         else:
             t += 1
     return tuple((s, s + length) for s in starts)
+
+
+def follows(video: Video, audio: Audio, position: int, window: tuple[int, int]) -> float:
+    """How well ``position``'s mouth follows the loudness in ``window``: Pearson's r over the frames
+    the sampling kept (an unseen frame's held value is not a measurement)."""
+    s, e = window[0], min(window[1], len(video.mouths), len(audio.envelope))
+    mouth, loudness = video.mouths[s:e, position], audio.envelope[s:e]
+    if video.seen is not None:
+        kept = video.seen[s:e]
+        mouth, loudness = mouth[kept], loudness[kept]
+    return correlation(mouth, loudness)
 
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float:

@@ -28,6 +28,13 @@ How it answers:
   naming that prop.
 - ``in_sync``: mean over the four windows of each mouth's correlation with the envelope → best.
 
+What it sees of the picture is configurable, so its accuracy can be measured at the sampling a
+real model gets (``models.av_sync.fps``, ``models.av_sync.max_frames``; default every frame):
+only the frames such a model would be shown are measured, a mouth's correlation uses only those,
+and a prop change is seen at the first kept frame that shows it. The audio is always whole. A clip
+that would decode to more than ``models.av_sync.max_decoded_pixels`` (width × height × frames) is
+an item error naming that limit; frames are measured and dropped as they are decoded.
+
 Missing streams (``vt`` has no audio or transcript, ``at`` no frames) leave every level-1 question
 undecidable by construction. The model then says so and, by default (``fallback: guess``), makes a
 seeded uniform guess among the options, stated as a guess, so its ``vt``/``at`` accuracy sits at
@@ -46,11 +53,14 @@ import numpy as np
 
 from vsync_models.errors import ConfigError
 from vsync_models.models.av_measure import (
+    DEFAULT_MAX_DECODED_PIXELS,
+    EVERY_FRAME,
     SLOTS,
     Audio,
+    Sight,
     Undecided,
     Video,
-    correlation,
+    follows,
     norm,
     option_texts,
     perceive_audio,
@@ -73,31 +83,48 @@ _FALLBACKS = ("guess", "abstain")
 class AVSyncModel:
     """Answers from loudness-vs-mouth synchrony, speech windows and prop events; see the module doc."""
 
-    sampling: Sampling = Sampling()
-    """What it sees of the picture (the reports' ceiling line): every decoded frame."""
-
-    def __init__(self, name: str = "av_sync", fallback: str = "guess", seed: int = 0) -> None:
+    def __init__(
+        self,
+        name: str = "av_sync",
+        fallback: str = "guess",
+        seed: int = 0,
+        sampling: Sampling = EVERY_FRAME,
+        max_decoded_pixels: int = DEFAULT_MAX_DECODED_PIXELS,
+    ) -> None:
         if fallback not in _FALLBACKS:
             raise ConfigError(f"models.av_sync.fallback must be one of {_FALLBACKS}, got {fallback!r}")
+        if max_decoded_pixels < 1:
+            raise ConfigError(f"models.av_sync.max_decoded_pixels must be >= 1, got {max_decoded_pixels}")
         self.name = name
         self.fallback = fallback
         self.seed = seed
+        self.sight = Sight(sampling, max_decoded_pixels)
+        self.sampling = sampling  # what the reports' ceiling line looks up
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"kind": "av_sync", "version": VERSION, "fallback": self.fallback, "seed": self.seed}
+        out: dict[str, Any] = {
+            "kind": "av_sync",
+            "version": VERSION,
+            "fallback": self.fallback,
+            "seed": self.seed,
+        }
+        sampling = self.sight.sampling
+        if sampling != EVERY_FRAME:  # every frame (the default) keeps the cache keys answers had before
+            out["sampling"] = {"fps": sampling.fps, "max_frames": sampling.max_frames}
+        return out
 
     def check(self) -> None:
         return None
 
     def generate(self, request: Request) -> ModelOutput:
         try:
-            timed = decide_timed(request)
+            timed = decide_timed(request, self.sight)
             if timed is not None:  # levels 2/3: the reason first, so the answer is the last thing said
                 return ModelOutput(text=f"({timed[1]})\nAnswer: {timed[0]}")
             letter, why = self._decide(request)
         except Undecided as exc:
             if not request.options and self.fallback == "guess":
-                return ModelOutput(text=guess_timed(request, str(exc), self.seed))
+                return ModelOutput(text=guess_timed(request, str(exc), self.seed, self.sight))
             return ModelOutput(text=self._fall_back(request, str(exc)))
         return ModelOutput(text=f"Answer: {letter}\n({why})")
 
@@ -121,7 +148,7 @@ class AVSyncModel:
         a = perceive_audio(request) if audio else None
         if audio and a is None:
             raise Undecided("this request withholds the audio the question needs")
-        v = perceive_video(request) if video else None
+        v = perceive_video(request, self.sight) if video else None
         if video and v is None:
             raise Undecided("this request withholds the frames the question needs")
         if a is not None and len(a.windows) != SLOTS:
@@ -139,9 +166,7 @@ class AVSyncModel:
 
     @staticmethod
     def _speaker_in(video: Video, audio: Audio, window: tuple[int, int]) -> tuple[int, float]:
-        s, e = window
-        e = min(e, len(video.mouths), len(audio.envelope))
-        scores = [correlation(video.mouths[s:e, p], audio.envelope[s:e]) for p in range(POSITIONS)]
+        scores = [follows(video, audio, p, window) for p in range(POSITIONS)]
         best = int(np.argmax(scores))
         return best, scores[best]
 
@@ -165,9 +190,8 @@ class AVSyncModel:
         video, audio = self._need(request, video=True, audio=True)
         assert video is not None and audio is not None
         totals = np.zeros(POSITIONS)
-        for s, e in audio.windows:
-            e = min(e, len(video.mouths), len(audio.envelope))
-            totals += [correlation(video.mouths[s:e, p], audio.envelope[s:e]) for p in range(POSITIONS)]
+        for window in audio.windows:
+            totals += [follows(video, audio, p, window) for p in range(POSITIONS)]
         pos = int(np.argmax(totals))
         name = video.names[pos]
         why = f"{name}'s mouth follows the voice, mean r={totals[pos] / len(audio.windows):.2f}"

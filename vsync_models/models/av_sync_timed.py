@@ -35,9 +35,10 @@ import numpy as np
 from vsync_models.models.av_measure import (
     UTTERANCE_FRAMES,
     Audio,
+    Sight,
     Undecided,
     Video,
-    correlation,
+    follows,
     norm,
     option_texts,
     perceive_audio,
@@ -82,31 +83,26 @@ def _named(question: str) -> str:
     return found[0]
 
 
-def _perceive(request: Request) -> tuple[Video, Audio]:
+def _perceive(request: Request, sight: Sight) -> tuple[Video, Audio]:
     audio = perceive_audio(request)
     if audio is None:
         raise Undecided("this request withholds the audio the question needs")
-    video = perceive_video(request)
+    video = perceive_video(request, sight)
     if video is None:
         raise Undecided("this request withholds the frames the question needs")
     return video, audio
 
 
-def _r(video: Video, audio: Audio, position: int, window: tuple[int, int]) -> float:
-    s, e = window[0], min(window[1], len(video.mouths), len(audio.envelope))
-    return correlation(video.mouths[s:e, position], audio.envelope[s:e])
-
-
 def _speaker(video: Video, audio: Audio, window: tuple[int, int]) -> int:
-    return int(np.argmax([_r(video, audio, p, window) for p in range(POSITIONS)]))
+    return int(np.argmax([follows(video, audio, p, window) for p in range(POSITIONS)]))
 
 
-def decide_timed(request: Request) -> tuple[str, str] | None:
+def decide_timed(request: Request, sight: Sight) -> tuple[str, str] | None:
     """``(answer text, reason)`` for a level-2/3 question, ``None`` for any other question."""
     kind = _kind(request.question)
     if kind is None:
         return None
-    video, audio = _perceive(request)
+    video, audio = _perceive(request, sight)
     if kind == "yesno":
         return _speak_now(video, audio)
     if kind == "speak_when":
@@ -136,7 +132,7 @@ def decide_timed(request: Request) -> tuple[str, str] | None:
     if name not in video.names:
         raise Undecided(f"{name} is not on screen")
     position = video.names.index(name)
-    s, e = max(audio.windows, key=lambda w: _r(video, audio, position, w))
+    s, e = max(audio.windows, key=lambda w: follows(video, audio, position, w))
     why = f"{name}'s mouth follows the voice best in this speech window"
     if kind == "instant":
         return f"{s / FPS:.2f} s", why
@@ -200,8 +196,9 @@ def _speak_when(request: Request, video: Video, audio: Audio) -> tuple[str, str]
         if not 0 < end <= len(video.mouths):
             raise Undecided(f"option {letter} is not a moment of the clip")
         eyes = None if video.eyes is None else video.eyes[:end]
+        seen = None if video.seen is None else video.seen[:end]
         cut = _speak_now(
-            replace(video, mouths=video.mouths[:end], eyes=eyes),
+            replace(video, mouths=video.mouths[:end], eyes=eyes, seen=seen),
             replace(audio, envelope=audio.envelope[:end]),
         )
         said.append((letter, *cut))
@@ -212,7 +209,7 @@ def _speak_when(request: Request, video: Video, audio: Audio) -> tuple[str, str]
     return letter, f"at {letter}: {why}"
 
 
-def guess_timed(request: Request, reason: str, seed: int) -> str:
+def guess_timed(request: Request, reason: str, seed: int, sight: Sight) -> str:
     """An informed guess from the stream that is there (see the module docstring), said to be one."""
     key = f"{seed}|{request.item_id}|{request.modality.value}|{request.question}"
     rng = random.Random(hashlib.sha256(key.encode()).digest())
@@ -222,11 +219,11 @@ def guess_timed(request: Request, reason: str, seed: int) -> str:
     if kind == "yesno":
         return f"(a guess: {reason})\nAnswer: {rng.choice(['yes', 'no'])}"
     if kind == "offset":
-        guessed = _guess_offset(request, rng)
+        guessed = _guess_offset(request, rng, sight)
         if guessed is None:
             return f"I cannot tell: {reason}."
         return f"(a guess: {reason})\nAnswer: {guessed / FPS:+.2f} s"
-    candidates = _candidates(request)
+    candidates = _candidates(request, sight)
     if not candidates:
         return f"I cannot tell: {reason}."
     s, e = rng.choice(candidates)
@@ -234,7 +231,7 @@ def guess_timed(request: Request, reason: str, seed: int) -> str:
     return f"(a guess: {reason})\nAnswer: {answer}"
 
 
-def _guess_offset(request: Request, rng: random.Random) -> float | None:
+def _guess_offset(request: Request, rng: random.Random, sight: Sight) -> float | None:
     """Frames from the sentence's start to the change, with one of the two moments guessed: ``at``
     places the sentence and puts the change mid-way through a random speech window (it happens
     while someone speaks); ``vt`` sees the change and puts the sentence at the middle mouth onset of
@@ -249,7 +246,7 @@ def _guess_offset(request: Request, rng: random.Random) -> float | None:
             return None
         s, e = rng.choice(audio.windows)
         return (s + e) / 2 - onset
-    video = perceive_video(request)
+    video = perceive_video(request, sight)
     if video is None:
         return None
     try:
@@ -273,12 +270,12 @@ def _stretch_onsets(mouths: np.ndarray) -> list[float]:
     return out
 
 
-def _candidates(request: Request) -> list[tuple[int, int]]:
+def _candidates(request: Request, sight: Sight) -> list[tuple[int, int]]:
     """Stretches the question could be about, from whichever stream the request carries."""
     audio = perceive_audio(request)
     if audio is not None:
         return list(audio.windows)
-    video = perceive_video(request)
+    video = perceive_video(request, sight)
     if video is None:
         return []
     try:

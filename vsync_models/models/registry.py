@@ -19,6 +19,7 @@ from vsync_models.config import Config
 from vsync_models.errors import ConfigError
 from vsync_models.models.base import Model
 from vsync_models.models.retry import RefusalBudget, RetryPolicy
+from vsync_models.types import Sampling
 
 __all__ = ["DEFAULT_MODEL", "build_model", "known_models"]
 
@@ -177,9 +178,15 @@ def build_model(name: str, config: Config, engine: str | None = None) -> Model:
     if name == "constant":
         return _baseline("constant", settings)
     if name == "av_sync":
+        from vsync_models.models.av_measure import DEFAULT_MAX_DECODED_PIXELS
         from vsync_models.models.av_sync import AVSyncModel
 
-        return AVSyncModel(fallback=str(settings.get("fallback", "guess")), seed=int(settings.get("seed", 0)))
+        return AVSyncModel(
+            fallback=str(settings.get("fallback", "guess")),
+            seed=int(settings.get("seed", 0)),
+            sampling=_sampling(settings, "models.av_sync"),
+            max_decoded_pixels=int(float(settings.get("max_decoded_pixels", DEFAULT_MAX_DECODED_PIXELS))),
+        )
     if name.startswith(_OPENAI_PREFIX):
         model_id = name[len(_OPENAI_PREFIX) :]
         if not model_id:
@@ -255,6 +262,14 @@ def _gemini_model(name: str, model_id: str, settings: dict[str, Any], config: Co
 def _int_or_none(settings: dict[str, Any], key: str) -> int | None:
     value = settings.get(key)
     return None if value is None else int(value)
+
+
+def _sampling(settings: dict[str, Any], where: str) -> Sampling:
+    """``fps`` and ``max_frames`` (both optional: every frame, no cap) as a :class:`Sampling`."""
+    try:
+        return Sampling(_float(settings, "fps", None), _int_or_none(settings, "max_frames"))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _served_model(name: str, settings: dict[str, Any], config: Config) -> Model:

@@ -1,4 +1,5 @@
-"""Command line: ``generate`` a level-1/2/3 set, or run the ``oracles`` on one (or on a planned set)."""
+"""Command line: ``generate`` a level-1/2/3 set, run the ``oracles`` on one (or on a planned set), or
+measure ``av_sync``'s ``ceilings`` at the frame rates real models get."""
 
 from __future__ import annotations
 
@@ -36,7 +37,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--level", type=int, choices=(1, 2, 3), default=None, help="level for --plan (default: 1)"
     )
     orc.add_argument("--all", action="store_true", help="also list every strategy's accuracy")
+    ceil = commands.add_parser(
+        "ceilings", help="av_sync's accuracy at 1, 2, 4 fps, every frame, 1 fps <= 8 frames (shipped levels)"
+    )
+    ceil.add_argument("--root", type=Path, default=Path("."), help="project root holding data/level_N")
+    ceil.add_argument("--out", type=Path, default=None, help="ceilings file (default: the packaged one)")
+    ceil.add_argument(
+        "--fresh",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also render N fresh clips per level and print theirs",
+    )
+    ceil.add_argument("--fresh-seed", type=int, default=1, help="seed of the fresh clips (default 1)")
     args = parser.parse_args(argv)
+
+    if args.command == "ceilings":
+        from vsync_models.config import Config
+        from vsync_models.data.levels import load_levels, scoring_settings
+        from vsync_models.synth import ceilings
+
+        config = Config()
+        root = args.root.resolve()
+        levels = load_levels(config, lambda p: root / p, "av_sync")
+        if not levels:
+            parser.error(f"no data/level_N under {root}")
+        scoring = scoring_settings(config)
+        code = ceilings.main(levels, args.out or ceilings.DEFAULT_PATH, scoring)
+        if args.fresh > 0:
+            ceilings.fresh(config, args.fresh, args.fresh_seed, scoring)
+        return code
 
     if args.command == "generate":
         if args.clips < 1:

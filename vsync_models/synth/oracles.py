@@ -9,6 +9,11 @@ Each oracle reads only the generator's ground truth (an item plus its clip's rec
 - **audio**: the heard utterances, their texts and exact timings (so the transcript, speaking
   order, counts and durations); never who said them or anything on screen.
 - **text**: the question and the options only.
+- **late** (late fusion): frames at 1 fps plus the transcript, no sound: what the
+  OpenAI-compatible path gives a model in ``avt``. Every time is seen at the next whole second,
+  mouths show that they move but not what they say, and the transcript lists the heard sentences
+  in order. Where this oracle answers, a model needs no binding of sound to picture (see
+  :data:`~vsync_models.data.levels.LATE_FUSION_LEAKS`).
 - **joint**: both video and audio; it must always be right, which checks the ground truth.
 
 A single-modality oracle is a panel of strategies, each a statistic a clever model could exploit
@@ -41,7 +46,7 @@ __all__ = [
     "left_aligned",
 ]
 
-MODALITIES = ("video", "audio", "text", "joint")
+MODALITIES = ("video", "audio", "text", "late", "joint")
 CHANCE = 0.25
 
 

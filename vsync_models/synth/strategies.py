@@ -13,7 +13,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from vsync_models.synth.views import AudioView, Case, VideoView, bare, dur
+from vsync_models.synth.views import AudioView, Case, LateView, VideoView, bare, dur
 
 __all__ = ["Strategy", "asked_event", "event_of", "panel"]
 
@@ -273,6 +273,87 @@ def _audio_features() -> list[_Feature]:
     ]
 
 
+def _late_features() -> list[_Feature]:
+    """Frames at 1 fps plus the transcript: every video feature that needs no lip reading, on the
+    1-fps picture, and what the transcript's order adds (sentence *k* is the clip's *k*-th)."""
+    f = _Feature
+    seen = [
+        f(f"1 fps: {feat.name}", feat.tasks, lambda c, lv, o, g=feat.value: g(c, lv.video, o), feat.modes)
+        for feat in _video_features()
+        if not feat.name.startswith("lip-read")
+    ]
+
+    def event_order(lv: LateView, text: str) -> int:
+        return sorted(lv.video.events, key=lambda e: e[2]).index(
+            next(e for e in lv.video.events if e[1] == text)
+        )
+
+    def quote_slot(c: Case, lv: LateView) -> int:
+        return lv.index(c.quote or "")
+
+    def frames_moving(lv: LateView, who: str, slot: int) -> int:
+        m = lv.video.mouth(who, slot)
+        return int(m.end_s - m.start_s)
+
+    transcript = [
+        f(
+            "(option, transcript place of the quote)",
+            _QUOTING,
+            lambda c, lv, o: (o, quote_slot(c, lv)),
+            _LEARNED,
+        ),
+        f("transcript place of the sentence", _SWE, lambda c, lv, o: lv.index(o)),
+        f(
+            "transcript place = order of the asked event",
+            _SWE,
+            lambda c, lv, o: lv.index(o) == event_order(lv, asked_event(c)),
+        ),
+        f(
+            "transcript place = quarter of the clip the event is seen in",
+            _SWE,
+            lambda c, lv, o: lv.index(o) == lv.quarter(event_of(lv.video, asked_event(c))[1]),
+        ),
+        f(
+            "(asked event, transcript place)",
+            _SWE,
+            lambda c, lv, o: (asked_event(c), lv.index(o)),
+            _LEARNED,
+        ),
+        f(
+            "order of its event = transcript place of the quote",
+            _EWS,
+            lambda c, lv, o: event_order(lv, o) == quote_slot(c, lv),
+        ),
+        f(
+            "quarter its event is seen in = transcript place of the quote",
+            _EWS,
+            lambda c, lv, o: lv.quarter(event_of(lv.video, o)[1]) == quote_slot(c, lv),
+        ),
+        f(
+            "(event kind, transcript place of the quote)",
+            _EWS,
+            lambda c, lv, o: (o.split()[1], quote_slot(c, lv)),
+            _LEARNED,
+        ),
+        f(
+            "frames its mouth moves in the quote's slot",
+            _WHO,
+            lambda c, lv, o: frames_moving(lv, o, quote_slot(c, lv)),
+        ),
+        f(
+            "onset rank (1 fps) in the quote's slot",
+            _WHO,
+            lambda c, lv, o: lv.video.onset_rank(o, quote_slot(c, lv)),
+        ),
+        f(
+            "onset (1 fps) in the quote's slot",
+            _WHO,
+            lambda c, lv, o: lv.video.mouth(o, quote_slot(c, lv)).start_s,
+        ),
+    ]
+    return seen + transcript
+
+
 def _strategies(features: Iterable[_Feature], view: Callable[[Case], Any]) -> list[Strategy]:
     out = []
     for feat in features:
@@ -292,7 +373,8 @@ def _strategies(features: Iterable[_Feature], view: Callable[[Case], Any]) -> li
 
 
 def panel(modality: str) -> list[Strategy]:
-    """Every strategy a single-modality oracle may use (the text strategies are in every panel)."""
+    """Every strategy an information-restricted oracle may use (the text strategies are in every
+    panel); ``late`` is frames at 1 fps plus the transcript (late fusion)."""
     text = _strategies(_text_features(), lambda c: None)
     if modality == "text":
         return text
@@ -300,4 +382,6 @@ def panel(modality: str) -> list[Strategy]:
         return text + _strategies(_video_features(), lambda c: c.video)
     if modality == "audio":
         return text + _strategies(_audio_features(), lambda c: c.audio)
+    if modality == "late":
+        return text + _strategies(_late_features(), lambda c: c.late)
     raise ValueError(f"unknown modality {modality!r}")

@@ -11,6 +11,12 @@ for level 3 that includes what could tell a pause inside a turn from a turn's en
 far and the gaps before, the phrase count, length and words, whether the last phrase is a complete
 sentence or a question or repeats one, how many mouths still move at the cut and how long all (and
 the looker's) have been shut, who looked at the previous cuts;
+- **late** (late fusion): frames at 1 fps plus the transcript, no sound (the OpenAI-compatible
+  path in ``avt``): mouths and looks seen only at whole seconds (a look that starts and ends
+  between two of them is not seen), no lip reading, the heard sentences in order without times.
+  ``event_offset`` is scored directly: the quote's place in the transcript names its slot, the
+  frames a second apart bound when that slot's mouths start and when the prop changes, and an
+  estimate within the scoring tolerance (0.5 s) counts as right;
 - **joint**: both; it must always be right, which checks the ground truth.
 
 Every question reduces to picking one *candidate*: a slot for "when does X speak" (the best a
@@ -37,11 +43,13 @@ upper bound on what the sound alone can do).
 from __future__ import annotations
 
 import itertools
+import math
 import statistics
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from vsync_models.scoring.score import DEFAULT_TOLERANCE_S
 from vsync_models.synth.items import LETTERS
 from vsync_models.synth.oracles import OracleResult, _credit, _loo_scores, left_aligned
 
@@ -54,7 +62,7 @@ __all__ = [
     "timed_cases",
 ]
 
-MODALITIES = ("video", "audio", "joint")
+MODALITIES = ("video", "audio", "late", "joint")
 CHANCE = {
     "when_speaks": 0.25,
     "speech_onset": 0.25,
@@ -79,6 +87,8 @@ class TimedCase:
     """Per candidate, whether both views together say it is right."""
     answer_by: dict[str, int] = field(default_factory=dict)
     """Where a modality picks among candidates of its own (``event_offset``), its right one."""
+    late_offsets: dict[str, float] = field(default_factory=dict)
+    """``event_offset`` only: late fusion's estimate minus the true offset, per way of estimating."""
 
     def answer_for(self, modality: str) -> int:
         return self.answer_by.get(modality, self.answer)
@@ -119,6 +129,30 @@ def _video_slot_features(clip: Mapping[str, Any], slot: int, name: str) -> dict[
     }
 
 
+def _at_1fps(t: float) -> float:
+    """The first whole second at or after ``t``: the first 1-fps frame that can show it."""
+    return float(math.ceil(t - 1e-9))
+
+
+def _transcript(clip: Mapping[str, Any]) -> list[str]:
+    return [u["text"].rstrip(".!?") for u in sorted(clip["utterances"], key=lambda u: u["start_s"])]
+
+
+def _late_slot_features(clip: Mapping[str, Any], slot: int, name: str) -> dict[str, Hashable]:
+    """A slot as frames at 1 fps and the transcript show it: when each mouth is first seen moving
+    (no text: one frame a second shows an open mouth, not what it says) and the slot's sentence."""
+    onsets = [_at_1fps(m["start_s"]) for m in _slot_mouths(clip, slot)]
+    mine = _at_1fps(_mouth(clip, slot, name)["start_s"])
+    said = _transcript(clip)
+    return {
+        "slot": slot,
+        "onset_rank_1fps": _rank(onsets, mine),
+        "onset_offset_1fps": mine - min(onsets),
+        "sentence_repeats": said.count(said[slot]),
+        "sentence_words": len(said[slot].split()),
+    }
+
+
 def _audio_slot_features(clip: Mapping[str, Any], slot: int) -> dict[str, Hashable]:
     utts = clip["utterances"]
     texts = [u["text"] for u in utts]
@@ -141,6 +175,7 @@ def _case(item: Mapping[str, Any], clip: Mapping[str, Any]) -> TimedCase:
             {
                 "video": [_video_slot_features(clip, k, name) for k in slots],
                 "audio": [_audio_slot_features(clip, k) for k in slots],
+                "late": [_late_slot_features(clip, k, name) for k in slots],
             },
             [_heard(clip, k) == name for k in slots],
         )
@@ -161,21 +196,35 @@ def _case(item: Mapping[str, Any], clip: Mapping[str, Any]) -> TimedCase:
             for i, n in enumerate(names)
         ]
         audio: Features = [{"letter": i, "name": n} for i, n in enumerate(names)]
+        seen = [_at_1fps(m["start_s"]) for m in _slot_mouths(clip, slot)]
+        late: Features = [
+            {
+                "letter": i,
+                "name": n,
+                "position": where[n],
+                "onset_rank_1fps": _rank(seen, _at_1fps(_mouth(clip, slot, n)["start_s"])),
+            }
+            for i, n in enumerate(names)
+        ]
         return TimedCase(
             task,
             names.index(truth["speaker"]),
-            {"video": video, "audio": audio},
+            {"video": video, "audio": audio, "late": late},
             [n == _heard(clip, slot) for n in names],
         )
     if task == "speak_now":
         slot = truth["slot"]
         yes = _heard(clip, slot) == clip["looks"][slot]["character"]
         # candidates: 0 = yes, 1 = no; a feature's key is (value, candidate) so "learned" learns P(yes | value)
-        seen, heard = _cut_seen(clip, slot), _cut_heard(clip, slot)
+        seen, heard, late = _cut_seen(clip, slot), _cut_heard(clip, slot), _cut_late(clip, slot)
         return TimedCase(
             task,
             0 if item["answer"] == "yes" else 1,
-            {"video": [seen | {"says": c} for c in (0, 1)], "audio": [heard | {"says": c} for c in (0, 1)]},
+            {
+                "video": [seen | {"says": c} for c in (0, 1)],
+                "audio": [heard | {"says": c} for c in (0, 1)],
+                "late": [late | {"says": c} for c in (0, 1)],
+            },
             [yes, not yes],
         )
     if task == "speak_when":
@@ -203,6 +252,33 @@ def _cut_seen(clip: Mapping[str, Any], slot: int) -> dict[str, Hashable]:
         "quiet_before_cut": round(cut - max(m["end_s"] for m in seen_mouths), 2),
         "looker_mouth_end_rank": _rank([m["end_s"] for m in _slot_mouths(clip, slot)], look_end),
         "looker_quiet_before_cut": round(cut - look_end, 2),
+        "always": 0,
+    }
+
+
+def _cut_late(clip: Mapping[str, Any], slot: int) -> dict[str, Hashable]:
+    """Frames at 1 fps up to the cut after ``slot`` and the transcript so far: a look is seen only
+    if a whole second falls in it before the cut; mouths only as moving or not at those seconds."""
+    look = clip["looks"][slot]
+    cut = clip["cuts_s"][slot]
+    frames = [float(t) for t in range(math.floor(cut + 1e-9) + 1)]
+    looked = any(look["start_s"] <= t < min(look["end_s"], cut + 1e-9) for t in frames)
+    looker = look["character"] if looked else None
+    last = frames[-1]
+    seen_mouths = [m for m in clip["mouthing"] if m["slot"] <= slot]
+    said = _transcript(clip)[: slot + 1]
+    earlier = [lk["character"] for lk in clip["looks"][:slot]]
+    return {
+        "slot": slot,
+        "looker": looker,
+        "looker_position": None if looker is None else _positions(clip)[looker],
+        "looker_looked_before": looker in earlier,
+        "mouths_moving_at_last_frame": sum(m["start_s"] <= last < m["end_s"] for m in seen_mouths),
+        "last_frame_before_cut": round(cut - last, 2),
+        "sentences_so_far": len(said),
+        "text": said[-1],
+        "words": len(said[-1].split()),
+        "repeats_earlier_sentence": said[-1] in said[:-1],
         "always": 0,
     }
 
@@ -248,6 +324,7 @@ def _when_case(item: Mapping[str, Any], clip: Mapping[str, Any]) -> TimedCase:
         {
             "video": [_cut_seen(clip, k) | w for k, w in zip(slots, where, strict=True)],
             "audio": [_cut_heard(clip, k) | w for k, w in zip(slots, where, strict=True)],
+            "late": [_cut_late(clip, k) | w for k, w in zip(slots, where, strict=True)],
         },
         [_heard(clip, k) == clip["looks"][k]["character"] for k in slots],
     )
@@ -287,7 +364,25 @@ def _offset_case(item: Mapping[str, Any], clip: Mapping[str, Any]) -> TimedCase:
         {"video": video, "audio": audio},
         said,
         {"audio": event["slot"]},
+        _late_offset_errors(clip, quoted, event["time_s"], float(item["answer"])),
     )
+
+
+def _late_offset_errors(
+    clip: Mapping[str, Any], quoted: str, event_s: float, offset: float
+) -> dict[str, float]:
+    """Late fusion's estimates of the offset minus the true one: the quote's first place in the
+    transcript is its slot; the change and that slot's first mouth movement are each first seen at
+    a whole second, and happened in the second before it (taken at its end, or its middle)."""
+    slot = _transcript(clip).index(quoted)
+    event = _at_1fps(event_s)
+    onset = min(_at_1fps(m["start_s"]) for m in _slot_mouths(clip, slot))
+    return {
+        "first frames showing each": (event - onset) - offset,
+        "middles of the seconds before them": ((event - 0.5) - (onset - 0.5)) - offset,
+        "change at the middle, speech at the frame": (event - 0.5 - onset) - offset,
+        "change at the frame, speech at the middle": (event - (onset - 0.5)) - offset,
+    }
 
 
 def timed_cases(items: Sequence[Mapping[str, Any]], clips: Sequence[Mapping[str, Any]]) -> list[TimedCase]:
@@ -337,6 +432,16 @@ def evaluate_timed(cases: Sequence[TimedCase]) -> list[OracleResult]:
     for task in [t for t in CHANCE if t in by_task]:
         group = by_task[task]
         for modality in MODALITIES:
+            if modality == "late" and task == "event_offset":
+                accs = {
+                    name: statistics.fmean(
+                        abs(c.late_offsets[name]) <= DEFAULT_TOLERANCE_S + 1e-9 for c in group
+                    )
+                    for name in group[0].late_offsets
+                }
+                best = max(accs, key=lambda k: (accs[k], k))
+                results.append(OracleResult(task, modality, len(group), accs[best], best, accs))
+                continue
             if modality == "joint":
                 acc = statistics.fmean(_credit([float(x) for x in c.joint], c.answer) for c in group)
                 results.append(OracleResult(task, modality, len(group), acc, "exact", {"exact": acc}))

@@ -2,19 +2,21 @@
 
 The oracles (:mod:`.oracles`) may only look at a clip through these views: a :class:`VideoView`
 has no sound and no record of which mouthing was heard; an :class:`AudioView` has no speaker and
-nothing on screen. Building them from the manifest record, and nothing else, is what makes a
-single-modality oracle's accuracy a statement about the modality.
+nothing on screen; a :class:`LateView` (frames at 1 fps plus the transcript) has no sound, no
+lip reading and no time finer than a second. Building them from the manifest record, and nothing
+else, is what makes an oracle's accuracy a statement about what it was given.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
-__all__ = ["AudioView", "Case", "Mouth", "VideoView", "bare", "cases", "dur"]
+__all__ = ["AudioView", "Case", "LateView", "Mouth", "VideoView", "bare", "cases", "dur"]
 
 _QUOTED = re.compile(r'"([^"]+)"')
 
@@ -71,6 +73,30 @@ class AudioView:
 
 
 @dataclass(frozen=True)
+class LateView:
+    """What frames at 1 fps plus the transcript give, with no sound (the OpenAI-compatible path in
+    ``avt``: late fusion). The picture is a :class:`VideoView` whose every time is moved to the first
+    whole second at or after it (the first frame that can show it) and whose mouthings carry no text
+    (one frame a second shows an open mouth, not what it says); the transcript is the heard
+    sentences in order, without times."""
+
+    video: VideoView
+    transcript: tuple[str, ...]
+
+    def index(self, sentence: str) -> int:
+        """Where ``sentence`` is in the transcript (0-based)."""
+        return [bare(t) for t in self.transcript].index(bare(sentence))
+
+    def quarter(self, time_s: float) -> int:
+        """Which of four equal slots of the clip ``time_s`` falls in."""
+        return min(3, int(4 * time_s / self.video.duration_s))
+
+
+def _seen_at_1fps(t: float) -> float:
+    return float(math.ceil(t - 1e-9))
+
+
+@dataclass(frozen=True)
 class Case:
     """One item with its clip's ground truth, and the views cut from it."""
 
@@ -113,6 +139,25 @@ class Case:
             duration_s=c["duration_s"],
             utterances=tuple((u["slot"], u["text"], u["start_s"], u["end_s"]) for u in c["utterances"]),
         )
+
+    @cached_property
+    def late(self) -> LateView:
+        return _late(self)
+
+
+def _late(case: Case) -> LateView:
+    v = case.video
+    video = VideoView(
+        duration_s=v.duration_s,
+        positions=v.positions,
+        mouthing=tuple(
+            replace(m, text="", start_s=_seen_at_1fps(m.start_s), end_s=_seen_at_1fps(m.end_s))
+            for m in v.mouthing
+        ),
+        events=tuple((slot, text, _seen_at_1fps(t)) for slot, text, t in v.events),
+    )
+    heard = sorted(case.audio.utterances, key=lambda u: u[2])
+    return LateView(video, tuple(text for _, text, _, _ in heard))
 
 
 def cases(items: Iterable[dict[str, Any]], clips: Iterable[dict[str, Any]]) -> list[Case]:
