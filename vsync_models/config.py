@@ -19,6 +19,9 @@ import yaml
 
 from vsync_models.errors import ConfigError
 
+LEVEL_NUMBERS = (1, 2, 3, 4)
+"""The levels a config may configure (``benchmark.level1`` ... ``benchmark.level4``)."""
+
 __all__ = [
     "DEFAULT_ANSWER_FORMAT",
     "DEFAULT_SYSTEM_PROMPT",
@@ -228,7 +231,7 @@ _RUNTIME_POSITIVE = ("retry_after_cap_sec", "max_response_mb", "max_refused_conn
 def _levels(raw: Mapping[str, Any], where: str) -> dict[int, LevelConfig]:
     bench = _section(raw, "benchmark", where)
     levels: dict[int, LevelConfig] = {}
-    for n in (1, 2, 3):
+    for n in LEVEL_NUMBERS:
         sec = _section(bench, f"level{n}", f"{where} benchmark")
         kw = {
             name: _typed(sec, name, float if name in _LEVEL_FLOATS else str, f"{where} benchmark.level{n}")

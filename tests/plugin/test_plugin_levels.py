@@ -178,7 +178,7 @@ def test_without_any_data_only_a_model_run_is_refused(bench: pytest.Pytester) ->
     res.stdout.fnmatch_lines(["vsync: model=none * levels=none *", "vsync: no dataset found*"])
     res = bench.runpytest("--model", "constant")
     assert res.ret == pytest.ExitCode.USAGE_ERROR
-    res.stderr.fnmatch_lines(["*no dataset to run: none of data/level_1, data/level_2, data/level_3*"])
+    res.stderr.fnmatch_lines(["*no dataset to run: none of data/level_1 ... data/level_4*"])
 
 
 def test_video_dir_alone_is_level_ones_video_directory(bench: pytest.Pytester) -> None:
@@ -190,3 +190,20 @@ def test_video_dir_alone_is_level_ones_video_directory(bench: pytest.Pytester) -
     res = bench.runpytest("--model", "constant", "-m", "avt", "--video-dir", "elsewhere/videos")
     assert res.ret == 0
     assert sum(res.parseoutcomes().get(k, 0) for k in ("passed", "failed")) == 8
+
+
+def test_level_four_is_loaded_by_default_and_selected_by_its_task(levels: pytest.Pytester) -> None:
+    name = "test_level4.py"
+    source = (REPO / "tests" / "benchmark" / name).read_text(encoding="utf-8")
+    (levels.path / "tests" / name).write_text(source, encoding="utf-8")
+    items = [it | {"level": 4, "id": f"l4-{i}"} for i, it in enumerate(choice_items(3, task="who_said_1fps"))]
+    write_dataset(levels.path / "data" / "level_4", items)
+    res = levels.runpytest("--collect-only", "-q", "-m", "who_said_1fps", "--model", "constant")
+    ids = [line for line in res.outlines if "::test_item[" in line]
+    assert ids == [
+        f"tests/test_level4.py::test_item[l4-{i}-{m}]" for i in range(3) for m in ("avt", "vt", "at")
+    ]
+    res = levels.runpytest("--collect-only", "-q", "-m", "level4 and avt", "--model", "constant")
+    assert sum("test_level4.py::test_item[" in line for line in res.outlines) == 3
+    res = levels.runpytest("--collect-only", "--model", "constant")
+    res.stdout.fnmatch_lines(["vsync: model=constant levels=1,2,3,4 *", "vsync: level 4 dataset=*items=3"])

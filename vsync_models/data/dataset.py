@@ -31,9 +31,15 @@ __all__ = [
     "resolve_dataset_paths",
 ]
 
-LEVEL_ANSWER_TYPES: dict[int, tuple[str, ...]] = {1: ("choice",), 2: ANSWER_TYPES, 3: ANSWER_TYPES}
-"""What each level's items may ask: level 1 is the original V-SYNC format, multiple choice only;
-levels 2 and 3 also ask for times (intervals, instants) and yes/no. The keys are the levels."""
+LEVEL_ANSWER_TYPES: dict[int, tuple[str, ...]] = {
+    1: ("choice",),
+    2: ANSWER_TYPES,
+    3: ANSWER_TYPES,
+    4: ("choice",),
+}
+"""What each level's items may ask: levels 1 and 4 are the original V-SYNC format, multiple choice
+only (level 4 asks level 1's "who said it?" in a form one frame a second answers); levels 2 and 3
+also ask for times (intervals, instants) and yes/no. The keys are the levels."""
 
 _OPTION_PREFIX = re.compile(r"^([A-Z])[.)]")
 _TASK_NAME = re.compile(r"^[a-z][a-z0-9_]*$")

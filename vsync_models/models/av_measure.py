@@ -57,12 +57,16 @@ __all__ = [
     "prop_in",
     "quoted",
     "sentences",
+    "shut_while_silent",
 ]
 
 SLOTS = 4
 UTTERANCE_FRAMES = 45  # every synth sentence lasts exactly 1.8 s at 25 fps
 _MIN_GAP_FRAMES = 3  # slots are separated by >= 0.24 s of silence
-_CHUNK_PIXELS = 4_000_000  # decoded pixels measured at once (~12 MB of RGB)
+_CHUNK_PIXELS = 4_000_000
+_SILENT = 0.02  # envelope (max 1) below which the voice is silent
+_MIN_PAUSE_FRAMES = 15  # a silence this long is a pause, not the gap between two words
+_SHUT_RATIO = 2.0  # a shut mouth is at most half as dark as the least open moving one  # decoded pixels measured at once (~12 MB of RGB)
 
 EVERY_FRAME = Sampling()
 """The default sampling: every decoded frame, no cap."""
@@ -286,6 +290,31 @@ def follows(video: Video, audio: Audio, position: int, window: tuple[int, int]) 
         kept = video.seen[s:e]
         mouth, loudness = mouth[kept], loudness[kept]
     return correlation(mouth, loudness)
+
+
+def shut_while_silent(video: Video, audio: Audio) -> list[tuple[int, int]]:
+    """``(frame, position)`` for every seen frame where the voice is in a pause (a silence of at
+    least 0.6 s) while exactly one mouth is shut and the other three are open (level 4's binding)."""
+    silent = audio.envelope < _SILENT
+    in_pause = np.zeros(len(silent), dtype=bool)
+    start = None
+    for i, quiet in enumerate([*silent.tolist(), False]):
+        if quiet and start is None:
+            start = i
+        elif not quiet and start is not None:
+            if i - start >= _MIN_PAUSE_FRAMES:
+                in_pause[start:i] = True
+            start = None
+    seen = np.arange(len(video.mouths)) if video.seen is None else np.flatnonzero(video.seen)
+    out = []
+    for frame in seen[seen < len(in_pause)]:
+        if not in_pause[frame]:
+            continue
+        darkness = video.mouths[frame]
+        order = np.argsort(darkness)
+        if darkness[order[1]] >= _SHUT_RATIO * darkness[order[0]]:
+            out.append((int(frame), int(order[0])))
+    return out
 
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float:

@@ -27,6 +27,10 @@ How it answers:
 - ``event_when_said``: the quoted sentence's window → the prop that changed in it → the option
   naming that prop.
 - ``in_sync``: mean over the four windows of each mouth's correlation with the envelope → best.
+- ``who_said_1fps`` (level 4: every mouth stops for one second at a different time, the voice
+  with the speaker's): the seen frames that fall inside a pause of the voice (a silence of at least
+  0.6 s) and show exactly one mouth shut → the character most of them show
+  (:func:`~vsync_models.models.av_measure.shut_while_silent`). One frame a second is enough.
 
 What it sees of the picture is configurable, so its accuracy can be measured at the sampling a
 real model gets (``models.av_sync.fps``, ``models.av_sync.max_frames``; default every frame):
@@ -68,6 +72,7 @@ from vsync_models.models.av_measure import (
     prop_in,
     quoted,
     sentences,
+    shut_while_silent,
 )
 from vsync_models.models.av_sync_timed import decide_timed, guess_timed
 from vsync_models.models.base import ModelOutput
@@ -133,6 +138,8 @@ class AVSyncModel:
     def _decide(self, request: Request) -> tuple[str, str]:
         q = request.question.lower()
         options = option_texts(request.options)
+        if "mouth stops for one second" in q:
+            return self._who_paused(request, options)
         if "lips match" in q or "in sync" in q:
             return self._in_sync(request, options)
         if q.startswith("which character said"):
@@ -184,6 +191,24 @@ class AVSyncModel:
         pos, r = self._speaker_in(video, audio, window)
         name = video.names[pos]
         why = f"{name}'s mouth follows the voice at {window[0] / FPS:.2f}-{window[1] / FPS:.2f} s, r={r:.2f}"
+        return self._option_naming(options, name), why
+
+    def _who_paused(self, request: Request, options: list[tuple[str, str]]) -> tuple[str, str]:
+        """Level 4: the character whose mouth is shut, alone, in a frame seen while the voice pauses."""
+        audio = perceive_audio(request)
+        if audio is None:
+            raise Undecided("this request withholds the audio the question needs")
+        video = perceive_video(request, self.sight)
+        if video is None:
+            raise Undecided("this request withholds the frames the question needs")
+        seen = shut_while_silent(video, audio)
+        votes = np.bincount([p for _, p in seen], minlength=POSITIONS)
+        if not seen or (votes == votes.max()).sum() > 1:
+            raise Undecided("no frame shows one mouth shut, alone, while the voice pauses")
+        pos = int(np.argmax(votes))
+        frames = [f for f, p in seen if p == pos]
+        name = video.names[pos]
+        why = f"{name}'s mouth is the only one shut while the voice pauses ({len(frames)} frames from {frames[0] / FPS:.2f} s)"
         return self._option_naming(options, name), why
 
     def _in_sync(self, request: Request, options: list[tuple[str, str]]) -> tuple[str, str]:

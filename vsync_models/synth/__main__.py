@@ -17,7 +17,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vsync_models.synth", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     gen = commands.add_parser("generate", help="write a set (dataset.json, videos/, manifest.json)")
-    gen.add_argument("--level", type=int, choices=(1, 2, 3), default=1, help="which level (default 1)")
+    gen.add_argument("--level", type=int, choices=(1, 2, 3, 4), default=1, help="which level (default 1)")
     gen.add_argument("--seed", type=int, default=0, help="same seed, same set (default 0)")
     gen.add_argument(
         "--clips", "--n", dest="clips", type=int, default=80, help="number of clips (default 80)"
@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     orc.add_argument("--seed", type=int, default=0, help="seed for --plan (default 0)")
     orc.add_argument(
-        "--level", type=int, choices=(1, 2, 3), default=None, help="level for --plan (default: 1)"
+        "--level", type=int, choices=(1, 2, 3, 4), default=None, help="level for --plan (default: 1)"
     )
     orc.add_argument("--all", action="store_true", help="also list every strategy's accuracy")
     ceil = commands.add_parser(
@@ -42,6 +42,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ceil.add_argument("--root", type=Path, default=Path("."), help="project root holding data/level_N")
     ceil.add_argument("--out", type=Path, default=None, help="ceilings file (default: the packaged one)")
+    ceil.add_argument(
+        "--level",
+        type=int,
+        action="append",
+        choices=(1, 2, 3, 4),
+        help="measure only this level (repeatable); the file keeps its rows of the other levels",
+    )
     ceil.add_argument(
         "--fresh",
         type=int,
@@ -60,10 +67,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = Config()
         root = args.root.resolve()
         levels = load_levels(config, lambda p: root / p, "av_sync")
+        if args.level:
+            levels = tuple(lvl for lvl in levels if lvl.number in args.level)
         if not levels:
             parser.error(f"no data/level_N under {root}")
         scoring = scoring_settings(config)
-        code = ceilings.main(levels, args.out or ceilings.DEFAULT_PATH, scoring)
+        code = ceilings.main(levels, args.out or ceilings.DEFAULT_PATH, scoring, keep_others=bool(args.level))
         if args.fresh > 0:
             ceilings.fresh(config, args.fresh, args.fresh_seed, scoring)
         return code
@@ -73,6 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--clips must be at least 1")
         if args.level == 1:
             summary = generate(args.out, seed=args.seed, n_clips=args.clips)
+        elif args.level == 4:
+            from vsync_models.synth.paused import generate_paused
+
+            summary = generate_paused(args.out, seed=args.seed, n_clips=args.clips)
         else:
             from vsync_models.synth.timed import generate_timed
 
@@ -96,7 +109,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.plan is None:
         manifest = json.loads((args.dataset / "manifest.json").read_text(encoding="utf-8"))
         level = manifest.get("level", 1)
-    if level in (2, 3):
+    if level == 4:
+        from vsync_models.synth.paused import build_paused_items, paused_truth, plan_paused
+        from vsync_models.synth.paused_oracles import evaluate_paused, paused_cases
+
+        if args.plan is not None:
+            paused = plan_paused(args.seed, args.plan)
+            items, clips = build_paused_items(paused, args.seed), [paused_truth(p) for p in paused]
+        else:
+            items = json.loads((args.dataset / "dataset.json").read_text(encoding="utf-8"))
+            clips = manifest["clips"]
+        results = evaluate_paused(paused_cases(items, clips))
+        table = format_table(results)
+    elif level in (2, 3):
         from vsync_models.synth.timed_oracles import evaluate_timed, format_timed, timed_cases
 
         if args.plan is not None:

@@ -121,9 +121,10 @@ def measure(
     return rows
 
 
-def to_json(rows: Sequence[CeilingRow]) -> str:
-    """The ceilings file: ``{"command", "perceiver", "rows": [...]}`` (see the module docstring)."""
-    body = {"command": COMMAND, "perceiver": "av_sync", "rows": [r.as_json() for r in rows]}
+def to_json(rows: Sequence[CeilingRow], kept: Sequence[dict[str, Any]] = ()) -> str:
+    """The ceilings file: ``{"command", "perceiver", "rows": [...]}`` (see the module docstring);
+    ``kept``: rows of other levels, already in the file's form, written first."""
+    body = {"command": COMMAND, "perceiver": "av_sync", "rows": [*kept, *(r.as_json() for r in rows)]}
     return json.dumps(body, indent=1) + "\n"
 
 
@@ -150,9 +151,18 @@ def markdown(rows: Sequence[CeilingRow], modality: str = "avt") -> str:
     return "\n".join(lines)
 
 
-def main(levels: Sequence[Level], out: Path, scoring: ScoringSettings | None = None) -> int:
+def main(
+    levels: Sequence[Level], out: Path, scoring: ScoringSettings | None = None, keep_others: bool = False
+) -> int:
+    """Measure ``levels`` and write the file; ``keep_others`` keeps the rows the file already has for
+    every other level (``--level N``: remeasure one level without the hours the others take)."""
     rows = measure(levels, scoring=scoring, progress=lambda line: print(line, file=sys.stderr, flush=True))
-    out.write_text(to_json(rows), encoding="utf-8")
+    kept: list[dict[str, Any]] = []
+    if keep_others and out.is_file():
+        measured = {lvl.number for lvl in levels}
+        old = json.loads(out.read_text(encoding="utf-8"))["rows"]
+        kept = [r for r in old if r["level"] not in measured]
+    out.write_text(to_json(rows, kept), encoding="utf-8")
     for modality in ("avt", "vt", "at"):
         print(f"\n{modality}:\n\n{markdown(rows, modality)}")
     print(f"\nwrote {len(rows)} rows to {out}")
@@ -162,14 +172,17 @@ def main(levels: Sequence[Level], out: Path, scoring: ScoringSettings | None = N
 def fresh(config: Config, n_clips: int, seed: int, scoring: ScoringSettings | None = None) -> None:
     """Render ``n_clips`` fresh clips per level (``seed``), measure them, print their tables."""
     from vsync_models.synth.level1 import generate
+    from vsync_models.synth.paused import generate_paused
     from vsync_models.synth.timed import generate_timed
 
     with tempfile.TemporaryDirectory(prefix="vsync-ceilings-fresh-") as tmp:
         levels = []
-        for number in (1, 2, 3):
+        for number in (1, 2, 3, 4):
             out = Path(tmp) / f"level_{number}"
             if number == 1:
                 generate(out, seed=seed, n_clips=n_clips)
+            elif number == 4:
+                generate_paused(out, seed=seed, n_clips=n_clips)
             else:
                 generate_timed(out, number, seed=seed, n_clips=n_clips)
             levels.append(make_level(config, load_dataset(out, level=number), "av_sync"))
