@@ -68,6 +68,11 @@ Levels 2 and 3 (:mod:`.timed_plan`, :mod:`.timed`, :mod:`.timed_oracles`)
     :func:`.layout.eye_box`, :func:`.measure.eye_changes`). ``--level 2|3`` on ``generate``;
     ``oracles`` reads the level from the manifest.
 
+Level 4 (:mod:`.paused`, :mod:`.paused_oracles`)
+    Level 1's "who said it?" answerable one frame a second: one 3-s sentence per clip, mouthed by
+    all four characters over the same four seconds, each mouth shut for a different one of them;
+    the voice is silent for the speaker's shut second. ``--level 4`` on ``generate``.
+
 Modules: :mod:`.tts` speech + word timings, :mod:`.speech` exact-length sentences,
 :mod:`.plan` timelines, :mod:`.items` questions, :mod:`.truth` ground-truth records,
 :mod:`.render` + :mod:`.props` drawing, :mod:`.encode` byte-stable mp4, :mod:`.level1` the set
