@@ -29,7 +29,16 @@ from vsync_models.synth.speech import UTTERANCE_S, FittedVoice
 from vsync_models.synth.truth import clip_truth, layout_record
 from vsync_models.synth.tts import DEFAULT_VOICE, SAMPLE_RATE, engine_version
 
-__all__ = ["AUDIO_BITRATE", "CRF", "GENERATOR_VERSION", "GenerationSummary", "generate", "render_clip"]
+__all__ = [
+    "AUDIO_BITRATE",
+    "CRF",
+    "GENERATOR_VERSION",
+    "GenerationSummary",
+    "generate",
+    "item_counts",
+    "render_clip",
+    "write_set",
+]
 
 GENERATOR_VERSION = "2"
 """Bump whenever the same seed would produce different clips or items."""
@@ -113,30 +122,55 @@ def generate(out_dir: Path, seed: int = 0, n_clips: int = 80) -> GenerationSumma
         records.append(
             {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)} | clip_truth(plan, voice)
         )
-    wanted = {p.video_path for p in plans}
-    for stale in videos.glob("clip_*.mp4"):
-        if stale.name not in wanted:
-            stale.unlink()
-
-    dataset = dataset_bytes(items)
-    _write(out_dir / "dataset.json", dataset)
-    manifest = {
+    head = {
         "generator": "vsync_models.synth.level1",
         "generator_version": GENERATOR_VERSION,
         "seed": seed,
         "n_clips": n_clips,
-        "n_items": len(items),
-        "items_per_task": dict(sorted(collections.Counter(it["task"] for it in items).items())),
+        **item_counts(items),
         "voice": DEFAULT_VOICE,
         "utterance_s": UTTERANCE_S,
+    }
+    wanted = {p.video_path for p in plans}
+    media = sum(r["bytes"] for r in records)
+    return write_set(out_dir, items, head, records, wanted, media, len(plans), started)
+
+
+def item_counts(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The manifest's ``n_items`` and ``items_per_task`` (every level's)."""
+    return {
+        "n_items": len(items),
+        "items_per_task": dict(sorted(collections.Counter(it["task"] for it in items).items())),
+    }
+
+
+def write_set(
+    out_dir: Path,
+    items: list[dict[str, Any]],
+    head: dict[str, Any],
+    records: list[dict[str, Any]],
+    wanted: set[str],
+    media_bytes: int,
+    n_clips: int,
+    started: float,
+) -> GenerationSummary:
+    """Finish any level's set once its clips are rendered: drop clips no longer ``wanted``, write
+    ``dataset.json`` and ``manifest.json`` (``head``, the toolchain, the dataset's hash, ``records``)."""
+    for stale in (out_dir / "videos").glob("clip_*.mp4"):
+        if stale.name not in wanted:
+            stale.unlink()
+    dataset = dataset_bytes(items)
+    _write(out_dir / "dataset.json", dataset)
+    manifest = {
+        **head,
         **toolchain_record(),
         "dataset_sha256": hashlib.sha256(dataset).hexdigest(),
         "clips": records,
     }
     raw = manifest_bytes(manifest)
     _write(out_dir / "manifest.json", raw)
-    total = len(dataset) + len(raw) + sum(r["bytes"] for r in records)
-    return GenerationSummary(out_dir, len(plans), len(items), total, time.perf_counter() - started)
+    total = len(dataset) + len(raw) + media_bytes
+    return GenerationSummary(out_dir, n_clips, len(items), total, time.perf_counter() - started)
 
 
 def _write(path: Path, data: bytes) -> None:

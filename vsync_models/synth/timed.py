@@ -26,7 +26,6 @@ and samples, and with the pinned ``av`` / ``espeakng-loader`` versions the same 
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import time
 from pathlib import Path
@@ -39,10 +38,8 @@ from vsync_models.synth.level1 import (
     AUDIO_BITRATE,
     CRF,
     GenerationSummary,
-    _write,
-    dataset_bytes,
-    manifest_bytes,
-    toolchain_record,
+    item_counts,
+    write_set,
 )
 from vsync_models.synth.plan import SAMPLES_PER_FRAME
 from vsync_models.synth.render import mouth_openness, render_frames
@@ -300,27 +297,16 @@ def generate_timed(out_dir: Path, level: int, seed: int = 0, n_clips: int = 40) 
         files = _render(plan, voice, videos)
         wanted.update(f["video_path"] for f in files)
         records.append({"files": files} | timed_truth(plan, voice))
-    for stale in videos.glob("clip_*.mp4"):
-        if stale.name not in wanted:
-            stale.unlink()
-    dataset = dataset_bytes(items)
-    _write(out_dir / "dataset.json", dataset)
-    manifest = {
+    head = {
         "generator": "vsync_models.synth.timed",
         "generator_version": GENERATOR_VERSION[level],
         "level": level,
         "seed": seed,
         "n_clips": n_clips,
-        "n_items": len(items),
-        "items_per_task": dict(sorted(collections.Counter(it["task"] for it in items).items())),
+        **item_counts(items),
         "voice": DEFAULT_VOICE,
         "utterance_s": UTTERANCE_S,
         "cut_delay_s": CUT_DELAY_FRAMES / FPS,
-        **toolchain_record(),
-        "dataset_sha256": hashlib.sha256(dataset).hexdigest(),
-        "clips": records,
     }
-    raw = manifest_bytes(manifest)
-    _write(out_dir / "manifest.json", raw)
-    total = len(dataset) + len(raw) + sum(f["bytes"] for r in records for f in r["files"])
-    return GenerationSummary(out_dir, len(plans), len(items), total, time.perf_counter() - started)
+    media = sum(f["bytes"] for r in records for f in r["files"])
+    return write_set(out_dir, items, head, records, wanted, media, len(plans), started)
