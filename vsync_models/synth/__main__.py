@@ -109,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.plan is None:
         manifest = json.loads((args.dataset / "manifest.json").read_text(encoding="utf-8"))
         level = manifest.get("level", 1)
+        items = json.loads((args.dataset / "dataset.json").read_text(encoding="utf-8"))
+        clips = manifest["clips"]
     if level == 4:
         from vsync_models.synth.paused import build_paused_items, paused_truth, plan_paused
         from vsync_models.synth.paused_oracles import evaluate_paused, paused_cases
@@ -116,9 +118,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.plan is not None:
             paused = plan_paused(args.seed, args.plan)
             items, clips = build_paused_items(paused, args.seed), [paused_truth(p) for p in paused]
-        else:
-            items = json.loads((args.dataset / "dataset.json").read_text(encoding="utf-8"))
-            clips = manifest["clips"]
         results = evaluate_paused(paused_cases(items, clips))
         table = format_table(results)
     elif level in (2, 3):
@@ -130,9 +129,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             plans = plan_timed(args.seed, args.plan, level)
             items, clips = build_timed_items(plans, args.seed), [timed_truth(p) for p in plans]
-        else:
-            items = json.loads((args.dataset / "dataset.json").read_text(encoding="utf-8"))
-            clips = manifest["clips"]
         results = evaluate_timed(timed_cases(items, clips))
         table = format_timed(results)
     else:
@@ -143,9 +139,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             plans = plan_clips(args.seed, args.plan)
             items, clips = build_items(plans, args.seed), [clip_truth(p) for p in plans]
-        else:
-            items = json.loads((args.dataset / "dataset.json").read_text(encoding="utf-8"))
-            clips = manifest["clips"]
         results = evaluate(cases(items, clips))
         table = format_table(results)
     print(table)

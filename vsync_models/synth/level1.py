@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ __all__ = [
     "CRF",
     "GENERATOR_VERSION",
     "GenerationSummary",
+    "encode_clip",
     "generate",
     "item_counts",
     "render_clip",
@@ -62,15 +64,12 @@ def render_clip(plan: ClipPlan, voice: FittedVoice, path: Path) -> None:
     """Draw and encode one clip: mouths follow each character's mouthed speech, audio the heard."""
     openness = mouth_openness(plan.mouth_tracks(voice), SAMPLE_RATE, plan.n_frames)
     frames = render_frames(plan.cast, openness, plan.events)
-    encode_mp4(
-        path,
-        frames,
-        plan.audio(voice),
-        fps=FPS,
-        sample_rate=SAMPLE_RATE,
-        crf=CRF,
-        audio_bitrate=AUDIO_BITRATE,
-    )
+    encode_clip(path, frames, plan.audio(voice))
+
+
+def encode_clip(path: Path, frames: Iterable[np.ndarray], audio: np.ndarray) -> None:
+    """Encode a clip at every level's settings (frame rate, sample rate, quality, audio bitrate)."""
+    encode_mp4(path, frames, audio, fps=FPS, sample_rate=SAMPLE_RATE, crf=CRF, audio_bitrate=AUDIO_BITRATE)
 
 
 def dataset_bytes(items: list[dict[str, Any]]) -> bytes:

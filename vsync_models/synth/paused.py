@@ -35,13 +35,11 @@ from typing import Any
 
 import numpy as np
 
-from vsync_models.synth.encode import encode_mp4
 from vsync_models.synth.items import LETTERS, quote
 from vsync_models.synth.layout import FPS, POSITIONS, ROSTER, Character
 from vsync_models.synth.level1 import (
-    AUDIO_BITRATE,
-    CRF,
     GenerationSummary,
+    encode_clip,
     item_counts,
     write_set,
 )
@@ -229,16 +227,7 @@ def build_paused_items(plans: list[PausedPlan], seed: int) -> list[dict[str, Any
 
 
 def render_paused(plan: PausedPlan, voice: FittedVoice, path: Path) -> None:
-    frames = render_frames(plan.cast, plan.openness(voice))
-    encode_mp4(
-        path,
-        frames,
-        plan.audio(voice),
-        fps=FPS,
-        sample_rate=SAMPLE_RATE,
-        crf=CRF,
-        audio_bitrate=AUDIO_BITRATE,
-    )
+    encode_clip(path, render_frames(plan.cast, plan.openness(voice)), plan.audio(voice))
 
 
 def generate_paused(out_dir: Path, seed: int = 0, n_clips: int = 80) -> GenerationSummary:

@@ -31,13 +31,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vsync_models.synth.encode import encode_mp4
 from vsync_models.synth.items import LETTERS, quote
 from vsync_models.synth.layout import FPS
 from vsync_models.synth.level1 import (
-    AUDIO_BITRATE,
-    CRF,
     GenerationSummary,
+    encode_clip,
     item_counts,
     write_set,
 )
@@ -268,15 +266,7 @@ def _render(plan: TimedPlan, voice: FittedVoice, videos: Path) -> list[dict[str,
     for k, end in enumerate(ends):
         name = cut_path(plan, k) if plan.level == 3 else clip.video_path
         path = videos / name
-        encode_mp4(
-            path,
-            frames[:end],
-            audio[: end * SAMPLES_PER_FRAME],
-            fps=FPS,
-            sample_rate=SAMPLE_RATE,
-            crf=CRF,
-            audio_bitrate=AUDIO_BITRATE,
-        )
+        encode_clip(path, frames[:end], audio[: end * SAMPLES_PER_FRAME])
         data = path.read_bytes()
         files.append({"video_path": name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)})
     return files
