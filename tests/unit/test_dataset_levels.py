@@ -187,8 +187,8 @@ def test_a_given_dataset_declares_one_known_level(tmp_path: Path) -> None:
     )
     with pytest.raises(DatasetError, match="items of levels 2, 3 in one dataset"):
         load_levels(Config(), resolve, dataset=mixed)
-    unknown = write_dataset(tmp_path / "unknown", [timed(0, level=4)])
-    with pytest.raises(DatasetError, match="level 4 is not a V-SYNC level"):
+    unknown = write_dataset(tmp_path / "unknown", [timed(0, level=5)])
+    with pytest.raises(DatasetError, match="level 5 is not a V-SYNC level"):
         load_levels(Config(), resolve, dataset=unknown)
     undeclared = write_dataset(tmp_path / "undeclared", [timed(0)])
     with pytest.raises(DatasetError) as info:
