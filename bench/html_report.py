@@ -35,6 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from vsync_models.report.compare import text_table  # noqa: E402
+
 SHIPPED_TESTS = 1692
 """Tests of the shipped benchmark: 564 items (levels 1-3) in three modalities."""
 
@@ -145,30 +149,38 @@ def measure(browser: object, report: Path, label: str, repeats: int) -> Measured
 
 
 def table(rows: list[Measured]) -> str:
-    head = ["report", "tests", "page MB", "media MB", "elements", "height px", "load s", "filter s", "expand s"]
-    lines = [head]
-    for m in rows:
-        lines.append(
-            [
-                m.label,
-                f"{m.tests:,}",
-                f"{m.page_bytes / 1e6:.2f}",
-                f"{m.media_bytes / 1e6:.2f}",
-                f"{m.elements:,}",
-                f"{m.height_px:,}",
-                f"{m.load_ms / 1000:.2f}",
-                f"{m.filter_ms / 1000:.2f}",
-                f"{m.expand_ms / 1000:.2f}" + ("" if m.expanded else " (not shown)"),
-            ]
-        )
-    widths = [max(len(r[i]) for r in lines) for i in range(len(head))]
-    out = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in lines]
-    out.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(out)
+    head = [
+        "report",
+        "tests",
+        "page MB",
+        "media MB",
+        "elements",
+        "height px",
+        "load s",
+        "filter s",
+        "expand s",
+    ]
+    cells = [
+        [
+            m.label,
+            f"{m.tests:,}",
+            f"{m.page_bytes / 1e6:.2f}",
+            f"{m.media_bytes / 1e6:.2f}",
+            f"{m.elements:,}",
+            f"{m.height_px:,}",
+            f"{m.load_ms / 1000:.2f}",
+            f"{m.filter_ms / 1000:.2f}",
+            f"{m.expand_ms / 1000:.2f}" + ("" if m.expanded else " (not shown)"),
+        ]
+        for m in rows
+    ]
+    return "\n".join(text_table(head, cells))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--tests", type=int, nargs="+", default=[SHIPPED_TESTS, 10_000])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")

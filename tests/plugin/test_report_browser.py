@@ -154,7 +154,9 @@ def test_the_reports_folder_alone_shows_and_plays_every_clip(bench, page, tmp_pa
     shutil.rmtree(bench.path / "data")  # nothing of the checkout is left to link to
     copy = elsewhere / report.name
 
-    store = re.search(r"<script type='application/json' id='vsync-items'>(.*?)</script>", copy.read_text("utf-8"))
+    store = re.search(
+        r"<script type='application/json' id='vsync-items'>(.*?)</script>", copy.read_text("utf-8")
+    )
     blocks = json.loads(store.group(1))["items"].values()
     sources = {unquote(s) for block in blocks for s in re.findall(r" src='([^']+)'", block)}
     assert any(s.endswith(".m4a") for s in sources) and any(s.endswith(".jpg") for s in sources)
