@@ -9,11 +9,13 @@ reports that already exist instead. Then opens each report in headless Chromium 
 the system's browser; nothing is downloaded) and prints one table:
 
 * bytes of the page and of its media folder beside it;
-* elements in the DOM once loaded, and the page's height in pixels;
+* tests: all of them (a paged report shows 500 rows at a time); elements in the DOM once loaded,
+  and the page's height in pixels;
 * load: navigation start to the end of the load event (the report's scripts render the rows
   before it ends); the median of ``--repeats`` fresh pages;
-* filter: one click on the "Failed" box until the next frame is painted (the median of
-  ``--repeats`` clicks, alternately hiding and showing the failed tests);
+* filter: one click on the "Failed" box until the next frame is painted, the reload included
+  where the report is paged (the median of ``--repeats`` clicks, alternately hiding and showing
+  the failed tests);
 * expand: one click on the first row until the next frame, and whether its details were then shown.
 
 The machine's load changes the times; compare rows of one run.
@@ -33,6 +35,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -99,6 +102,18 @@ def make_report(work: Path, tests: int) -> Path:
     return report
 
 
+def click_and_settle(page: Any, selector: str, navigates: bool) -> float:
+    """Milliseconds from a click to the next painted frame (after the reload a paged report does)."""
+    start = time.perf_counter()
+    if navigates:
+        with page.expect_navigation(wait_until="load", timeout=600_000):
+            page.click(selector)
+    else:
+        page.click(selector)
+    page.evaluate(NEXT_FRAME)
+    return 1000 * (time.perf_counter() - start)
+
+
 def measure(browser: object, report: Path, label: str, repeats: int) -> Measured:
     url = report.resolve().as_uri()
     loads = []
@@ -114,22 +129,18 @@ def measure(browser: object, report: Path, label: str, repeats: int) -> Measured
     elements = page.evaluate("document.getElementsByTagName('*').length")
     height = page.evaluate("document.documentElement.scrollHeight")
     tests = page.evaluate("document.querySelectorAll('#results-table tbody.results-table-row').length")
-    filters = []
-    for _ in range(repeats):
-        filters.append(
+    paged = page.evaluate("!!document.getElementById('vsync-pager')")
+    if paged:  # rows shown at once, and of how many
+        tests = int(
             page.evaluate(
-                "async () => { const t = performance.now();"
-                " document.querySelector('input[data-test-result=failed]').click();"
-                f" await ({NEXT_FRAME})(); return performance.now() - t; }}"
+                "document.getElementById('vsync-pager').textContent.split(' of ')[1].split(' ')[0].replace(/,/g, '')"
             )
         )
+    failed = "input[data-test-result=failed]"
+    filters = [click_and_settle(page, failed, paged) for _ in range(repeats)]
     if repeats % 2:  # leave every test shown
-        page.evaluate("document.querySelector('input[data-test-result=failed]').click()")
-    expand = page.evaluate(
-        "async () => { const t = performance.now();"
-        " document.querySelector('#results-table tbody .collapsible td.col-testId').click();"
-        f" await ({NEXT_FRAME})(); return performance.now() - t; }}"
-    )
+        click_and_settle(page, failed, paged)
+    expand = click_and_settle(page, "#results-table tbody .collapsible td.col-testId", False)
     expanded = page.evaluate(
         "!document.querySelector('#results-table tbody .extras-row').classList.contains('hidden')"
     )

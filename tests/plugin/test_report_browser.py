@@ -17,7 +17,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from tests.support import REPO, choice_items, write_dataset
+from tests.support import REPO, choice_items, report_items, write_dataset
 
 HOSTILE_ID = "x1<img src=x onerror=window.vsPwned='id'>"
 HOSTILE_QUESTION = "Who said <img src=x onerror=window.vsPwned='question'>?"
@@ -154,10 +154,7 @@ def test_the_reports_folder_alone_shows_and_plays_every_clip(bench, page, tmp_pa
     shutil.rmtree(bench.path / "data")  # nothing of the checkout is left to link to
     copy = elsewhere / report.name
 
-    store = re.search(
-        r"<script type='application/json' id='vsync-items'>(.*?)</script>", copy.read_text("utf-8")
-    )
-    blocks = json.loads(store.group(1))["items"].values()
+    blocks = report_items(copy.read_text("utf-8")).values()
     sources = {unquote(s) for block in blocks for s in re.findall(r" src='([^']+)'", block)}
     assert any(s.endswith(".m4a") for s in sources) and any(s.endswith(".jpg") for s in sources)
     for src in sources:
@@ -176,3 +173,26 @@ def test_the_reports_folder_alone_shows_and_plays_every_clip(bench, page, tmp_pa
         " a.onerror = () => fail(new Error('audio did not load')); a.preload = 'metadata'; a.load(); })"
     )
     assert duration > 1.0
+
+
+def test_past_one_page_rows_come_a_page_at_a_time_and_a_filter_applies_to_all(bench, page):
+    report = hostile_run(bench)
+    page.goto(report.as_uri() + "?rows=5", wait_until="load")  # pages of 5 rows instead of 500
+    rows = "#results-table tbody.results-table-row"
+    pager = page.locator("#vsync-pager")
+    assert page.locator(rows).count() == 5
+    assert "Rows 1–5 of 18 shown (page 1 of 4)" in pager.text_content()
+    failed = page.locator(f"{rows}.failed").count()
+    assert failed == 5, "failed tests first, as pytest-html sorts them"
+
+    with page.expect_navigation(wait_until="load"):
+        page.click("input[data-test-result=failed]")
+    assert page.locator(f"{rows}.failed").count() == 0
+    passed = int(pager.text_content().split(" of ")[1].split(" ")[0])
+    assert 0 < passed < 18 and page.locator(rows).count() == min(5, passed)
+
+    with page.expect_navigation(wait_until="load"):
+        page.click("#vsync-pager button:has-text('last')")
+    assert f"of {passed} shown" in pager.text_content()
+    assert page.locator(f"{rows}.passed").count() == passed - 5 * ((passed - 1) // 5)
+    assert page.locator("#results-table tr.extras-row:not(.hidden)").count() == 0

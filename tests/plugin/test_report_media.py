@@ -7,13 +7,12 @@ shipped dataset's. Here two datasets hold different clips under the same name an
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, choice_items, write_dataset
+from tests.support import REPO, choice_items, report_items, write_dataset
 from vsync_pytest.frame_strip import FrameStrips
 from vsync_pytest.html_render import media_name
 
@@ -42,9 +41,7 @@ def with_clip(root: Path, items: list[dict], clip: bytes) -> Path:
 
 def item_blocks(report: Path) -> dict[str, str]:
     """Test id → its item block, from the report's store of item blocks."""
-    text = report.read_text(encoding="utf-8")
-    store = re.search(r"<script type='application/json' id='vsync-items'>(.*?)</script>", text, re.S)
-    return json.loads(store.group(1))["items"]
+    return report_items(report.read_text(encoding="utf-8"))
 
 
 def assert_own_clip(bench: pytest.Pytester, report: Path, block: str, clip: Path) -> None:

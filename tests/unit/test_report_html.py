@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, choice_items, write_dataset
+from tests.support import REPO, choice_items, report_items, write_dataset
 from vsync_models.record import Record
 from vsync_models.report.compare import RunInfo
 from vsync_models.report.gates import Count, CoverageRow
@@ -87,12 +87,6 @@ def parse_report(path: Path) -> tuple[SummaryTable, dict, str]:
     return table, json.loads(html.unescape(blob)), text
 
 
-def item_store(text: str) -> dict[str, str]:
-    """Row id (pytest-html's tbody id: the test cell's text) → the item's block, from our JSON store."""
-    store = re.search(r"<script type='application/json' id='vsync-items'>(.*?)</script>", text, re.S)
-    return json.loads(store.group(1))["items"]
-
-
 def use_answer(bench: pytest.Pytester, answer: str) -> None:
     (bench.path / "config").mkdir(exist_ok=True)
     (bench.path / "config" / "config.yaml").write_text(
@@ -135,7 +129,7 @@ def test_vsync_report_writes_summary_and_items_under_xdist(bench):
     row = next(t for t in tests if t["testId"].endswith("test_item[q001-vt]"))
     assert (row["result"], row["vsexpected"], row["vsanswer"]) == ("Failed", "B", "A")
     assert row["extras"] == [] and row["log"] == "", "nothing of ours in the rows; no repeated exchange"
-    block = item_store(text)[row["testId"]]
+    block = report_items(text)[row["testId"]]
     assert "Which character said sentence 1?" in block and "B. the blue square" in block
     assert "<ol" not in block, "the options carry their letters: a numbered list would show A. A."
     assert "expected <b>B</b>; extracted <b>A</b>" in block and "class=vs-bad>wrong<" in block
@@ -161,7 +155,7 @@ def test_ids_and_responses_are_escaped_in_the_page(bench):
     hostile = "tests/test_level1.py::test_item[x1&lt;img src=x onerror=alert(1)&gt;-avt]"
     assert f'<td class="col-testId">{hostile}</td>' in cells
     assert "<script>alert(2)" not in text and "</script><script>alert" not in text
-    assert len(item_store(text)) == 2
+    assert len(report_items(text)) == 2
 
 
 def test_explicit_html_path_and_media_beside_it(bench):
@@ -172,7 +166,7 @@ def test_explicit_html_path_and_media_beside_it(bench):
     assert len(data["tests"]) == 2
     strips = list((bench.path / "out" / "r_media").glob("*.jpg"))
     assert len(strips) == 2 and all(s.stat().st_size < 80_000 for s in strips)
-    assert all("src='r_media/" in block for block in item_store(text).values())
+    assert all("src='r_media/" in block for block in report_items(text).values())
     assert "Synchrony gain needs all three modalities" in text
 
 
