@@ -281,3 +281,23 @@ def test_coverage_is_a_table_with_a_row_per_level_and_modality_and_partial_rows_
     )
     assert table.rows[2]["coverage"] == "100.0%"
     assert summary_html(info, summarize([], n_boot=10)).count("vsync-coverage") == 0  # no gates, no table
+
+
+def test_environment_names_the_model_its_checkpoint_hashes_seeds_and_versions():
+    from vsync_models.report.environment import run_environment
+
+    info = RunInfo(
+        model="qwen", config_hash="c0ffee", dataset="data/level_1/dataset.json", dataset_hash="d00d"
+    )
+    served = {
+        "adapter": "omni_server",
+        "seed": 7,
+        "server": {"model": "qwen-omni", "checkpoint": "Qwen/x@abc"},
+    }
+    rows = dict(run_environment(info, served))
+    assert list(rows)[:3] == ["V-SYNC model", "model id", "checkpoint"]
+    assert (rows["model id"], rows["checkpoint"], rows["model seed"]) == ("qwen-omni", "Qwen/x@abc", "7")
+    assert (rows["config hash"], rows["dataset hash"]) == ("c0ffee", "d00d")
+    assert rows["versions"].startswith("Python ") and "vsync-bench " in rows["versions"]
+    api = dict(run_environment(info, {"adapter": "openai_compat", "model_name": "gpt-4o"}))
+    assert api["model id"] == "gpt-4o" and "checkpoint" not in api and api["model seed"] == "not set"
