@@ -196,3 +196,18 @@ def test_past_one_page_rows_come_a_page_at_a_time_and_a_filter_applies_to_all(be
     assert f"of {passed} shown" in pager.text_content()
     assert page.locator(f"{rows}.passed").count() == passed - 5 * ((passed - 1) // 5)
     assert page.locator("#results-table tr.extras-row:not(.hidden)").count() == 0
+
+
+def test_a_filter_that_leaves_less_than_a_page_can_be_undone_without_drawing_every_row(bench, page):
+    report = hostile_run(bench)
+    page.goto(report.as_uri() + "?rows=10", wait_until="load")
+    rows = "#results-table tbody.results-table-row"
+    assert page.locator(rows).count() == 10
+    with page.expect_navigation(wait_until="load"):
+        page.click("input[data-test-result=failed]")
+    passed = page.locator(f"{rows}.passed").count()
+    assert passed <= 10 and page.locator(rows).count() == passed
+    assert f"of {passed} shown (page 1 of 1)" in page.locator("#vsync-pager").text_content()
+    with page.expect_navigation(wait_until="load"):  # still paged: showing the failed again reloads
+        page.click("input[data-test-result=failed]")
+    assert page.locator(rows).count() == 10
