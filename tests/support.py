@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 from collections.abc import Sequence
 from fractions import Fraction
@@ -95,3 +96,13 @@ def write_mp4(
                 out.mux(aus.encode(frame))
             out.mux(aus.encode(None))
     return path
+
+
+def report_items(html_text: str) -> dict[str, str]:
+    """Row id (pytest-html's tbody id: the test cell's text) → the item's block, from the HTML
+    report's store of item blocks."""
+    store = re.search(
+        r"<script type='application/json' id='vsync-items'[^>]*>(.*?)</script>", html_text, re.S
+    )
+    assert store is not None, "no item store in the report"
+    return json.loads(store.group(1))["items"]
