@@ -7,7 +7,7 @@ import json
 import sqlite3
 from collections import Counter
 
-from tests.support import choice_items, write_dataset
+from tests.support import choice_items, last_run, write_dataset
 from vsync_models.standin import FaultPlan, StandIn
 
 N_ITEMS = 24
@@ -24,7 +24,7 @@ def test_four_workers_lose_and_duplicate_nothing(bench, monkeypatch, warm_openai
     # Each worker keeps 4 requests in flight; xdist's load scheduler (no work stealing, so no item
     # is asked by two workers) keeps "asked exactly once" exact.
     args = ["--model", "openai:standin", "-m", "at", "-n", "4", "--concurrency", "16", "--dist", "load"]
-    results = bench.path / "reports" / "results_openai_standin_level1_at.json"
+    results = last_run(bench.path) / "results_openai_standin_level1_at.json"
     with StandIn(FaultPlan(rates={"500": 0.2, "reset": 0.05, "429": 0.05}, seed=3)) as server:
         monkeypatch.setenv("OPENAI_BASE_URL", server.url)
         res = bench.runpytest(*args)

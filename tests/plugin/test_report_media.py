@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.support import REPO, choice_items, write_dataset
+from tests.support import REPO, choice_items, last_run, write_dataset
 from vsync_pytest.frame_strip import FrameStrips
 from vsync_pytest.html_render import clip_class
 
@@ -79,7 +79,7 @@ def test_items_of_two_levels_with_the_same_clip_name_and_ids_each_show_their_own
     assert (one / "videos" / CLIP).read_bytes() != (two / "videos" / CLIP).read_bytes()
 
     bench.runpytest("--model", "constant", "-m", "avt", "--vsync-report")
-    report = bench.path / "reports" / "constant.html"
+    report = last_run(bench.path) / "constant.html"
     blocks = item_blocks(report)
     assert len(blocks) == 4
     for test_id, block in blocks.items():
@@ -104,7 +104,7 @@ def test_a_dataset_run_runs_that_dataset_and_shows_its_clips(bench):
         ]
     )
     assert "vsync: level 1" not in res.stdout.str()
-    report = bench.path / "reports" / "constant.html"
+    report = last_run(bench.path) / "constant.html"
     blocks = item_blocks(report)
     assert sorted(blocks) == [f"tests/test_level2.py::test_item[q00{i}-avt]" for i in (0, 1)]
     for block in blocks.values():
