@@ -138,9 +138,10 @@ def test_model_arguments_reach_the_model_and_the_results(project, answers):
     )
     assert res.returncode == 0, res.stdout + res.stderr
     assert (
-        "vsync: warning: --model-arg temprature is not a setting of model 'standin' and is ignored; "
-        "did you mean 'temperature'?"
+        "PytestConfigWarning: vsync: --model-arg temprature is not a setting of model 'standin' and is "
+        "ignored; did you mean 'temperature'?"
     ) in res.stdout
+    assert res.stdout.count("temprature is not a setting") == 1
     doc = json.loads((last_run(project.path) / "results_openai_standin_level1_at.json").read_text("utf-8"))
     assert doc["model_settings"]["temperature"] == 0.25
     assert "temprature" not in doc["model_settings"]
