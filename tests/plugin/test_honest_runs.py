@@ -264,6 +264,8 @@ def test_rescore_finds_what_the_records_lack_in_the_cache_and_never_guesses(benc
     asked = len(scripted.server.log)
     res = bench.runpytest("--model", "openai:scripted", "-m", "at", "--rescore", *QUIET)
     res.assert_outcomes(passed=4, failed=4)  # the other four answered from the cache
+    # that rescore is now the model's latest run, with all eight records: lose half of them again
+    records_file = last_run(bench.path) / "results_openai_scripted_level1_at.records.jsonl"
     records_file.write_text("\n".join(kept) + "\n", encoding="utf-8")
     res = bench.runpytest("--model", "openai:scripted", "-m", "at", "--rescore", "--no-cache", *QUIET)
     res.assert_outcomes(passed=2, failed=2, errors=4)  # found nowhere: errors, not answers
