@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import NoReturn
 
 from vsync_models.errors import ConfigError
-from vsync_models.report.gates import GateStatus
 
 __all__ = ["main"]
 
@@ -133,6 +132,7 @@ def _print_lines(lines: Sequence[str], status: int) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from vsync_models.report.compare import compare_runs, format_comparison, load_run
+    from vsync_models.report.gates import GateStatus
     from vsync_models.report.stats import DEFAULT_SEED
     from vsync_models.types import Modality
 

@@ -97,7 +97,11 @@ def test_save_baseline_then_compare_without_gate(bench):
     ("args", "message"),
     [
         (["--fail-on-regression"], "*--fail-on-regression needs --baseline*"),
-        (["--baseline", "nope.json"], "*--baseline: cannot read*nope.json*"),
+        # (a baseline file that does not exist yet is the first run of a CI recipe: test_ci_recipe.py)
+        (
+            ["--baseline", "tests"],
+            "*--baseline: */tests: a folder with neither a baseline nor a results file*",
+        ),
         (["--alpha", "1.5"], "*--alpha must be between 0 and 1*"),
         (["--min-drop", "-1"], "*--min-drop*>= 0*"),
     ],
