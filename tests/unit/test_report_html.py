@@ -107,7 +107,7 @@ def test_vsync_report_writes_summary_and_items_under_xdist(bench):
     real_clips(bench)
     res = bench.runpytest_subprocess("--model", "constant", "--vsync-report", "-n", "2", "-p", "xdist")
     report = last_run(bench.path) / "constant.html"
-    res.stdout.fnmatch_lines(["*Generated html report*reports/constant.html*"])
+    res.stdout.fnmatch_lines(["*Generated html report*reports/constant/*/constant.html*"])
     table, data, text = parse_report(report)
 
     assert "V-SYNC results: constant" in text and "config hash" in text and "<code>" in text
@@ -130,7 +130,8 @@ def test_vsync_report_writes_summary_and_items_under_xdist(bench):
     assert "<details><summary>thinking (" in block and "<pre>Answer: A</pre>" in block
     clip1 = (bench.path / "data" / "level_1" / "videos" / "clip1.mp4").resolve()
     assert f"vs-strip {clip_class(str(clip1))}" in block
-    assert "<audio controls preload=none src=../data/level_1/videos/clip1.mp4>" in block
+    # the report is in reports/<model>/<timestamp>/: the clip is three folders up
+    assert "<audio controls preload=none src=../../../data/level_1/videos/clip1.mp4>" in block
 
 
 def test_explicit_html_path_and_linked_thumbnails(bench):
