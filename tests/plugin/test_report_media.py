@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, choice_items, report_items, write_dataset
+from tests.support import REPO, choice_items, last_run, report_items, write_dataset
 from vsync_pytest.frame_strip import FrameStrips
 from vsync_pytest.html_render import media_name
 
@@ -68,7 +68,7 @@ def test_items_of_two_levels_with_the_same_clip_name_and_ids_each_show_their_own
     assert (one / "videos" / CLIP).read_bytes() != (two / "videos" / CLIP).read_bytes()
 
     bench.runpytest("--model", "constant", "-m", "avt", "--vsync-report")
-    report = bench.path / "reports" / "constant.html"
+    report = last_run(bench.path) / "constant.html"
     blocks = item_blocks(report)
     assert len(blocks) == 4
     for test_id, block in blocks.items():
@@ -93,7 +93,7 @@ def test_a_dataset_run_runs_that_dataset_and_shows_its_clips(bench):
         ]
     )
     assert "vsync: level 1" not in res.stdout.str()
-    report = bench.path / "reports" / "constant.html"
+    report = last_run(bench.path) / "constant.html"
     blocks = item_blocks(report)
     assert sorted(blocks) == [f"tests/test_level2.py::test_item[q00{i}-avt]" for i in (0, 1)]
     for block in blocks.values():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, choice_items, report_items, write_dataset
+from tests.support import REPO, choice_items, last_run, report_items, write_dataset
 from vsync_models.record import Record
 from vsync_models.report.compare import RunInfo
 from vsync_models.report.gates import Count, CoverageRow
@@ -107,8 +107,8 @@ def test_vsync_report_writes_summary_and_items_under_xdist(bench):
     use_answer(bench, THINKING)
     real_clips(bench)
     res = bench.runpytest_subprocess("--model", "constant", "--vsync-report", "-n", "2", "-p", "xdist")
-    report = bench.path / "reports" / "constant.html"
-    res.stdout.fnmatch_lines(["*Generated html report*reports/constant.html*"])
+    report = last_run(bench.path) / "constant.html"
+    res.stdout.fnmatch_lines(["*Generated html report*reports/constant/*/constant.html*"])
     table, data, text = parse_report(report)
 
     assert "V-SYNC results: constant" in text and "config hash" in text and "<code>" in text
