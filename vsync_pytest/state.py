@@ -52,6 +52,8 @@ class RunState:
     """``--repeat N``: every item asked N times (separate cached requests)."""
     rescore: Rescore | None = None
     """``--rescore``: the model is a replay of these records; nothing is asked."""
+    limit: int | None = None
+    """``--limit N``: each level's dataset is a stratified choice of N of its items (see ``selected_from``)."""
 
     @property
     def datasets(self) -> tuple[Dataset, ...]:
