@@ -127,8 +127,12 @@ class LiveProgress:
         self._seen.add(nodeid)
         progress.total = len(self.ledger.collected)
         progress.in_flight = sum(self._in_flight.values())
-        tr = self._tr
-        if progress.due() and tr is not None:
+
+    def pytest_runtest_logfinish(self) -> None:
+        """After the test's letter (pytest writes it with the test's last report), so a line never
+        splits a file name from its letters."""
+        progress, tr = self.progress, self._tr
+        if progress is not None and tr is not None and progress.due():
             if getattr(getattr(tr, "_tw", None), "width_of_current_line", 0):
                 tr.write("\n")  # the progress letters so far keep their row; they go on below
-            tr.write_line(format_progress(progress.snapshot()), cyan=True)
+            tr.write(format_progress(progress.snapshot()) + "\n", cyan=True)
