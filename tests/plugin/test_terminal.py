@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.standins.tiny_omni import make_clip
-from tests.support import choice_items, write_dataset
+from tests.support import choice_items, free_port, write_dataset
 from vsync_models.standin import StandIn, spawn
 
 PROGRESS = re.compile(
@@ -179,9 +179,12 @@ def slow_project(bench, monkeypatch):
     write_dataset(bench.path / "data" / "level_1", choice_items(24))
     monkeypatch.setenv("OPENAI_API_KEY", "sk-terminal-tests")
     servers = []
+    port = str(free_port())  # one port for every stand-in: the URL is part of the cache key
 
     def start(*args: str):
-        server = spawn(bench.path / "standins", "--latency", "0.4", *args, name=f"standin{len(servers)}")
+        server = spawn(
+            bench.path / "standins", "--port", port, "--latency", "0.4", *args, name=f"standin{len(servers)}"
+        )
         servers.append(server)
         monkeypatch.setenv("OPENAI_BASE_URL", server.url)
         return server
@@ -223,6 +226,7 @@ def test_sigterm_to_the_controller_is_a_stop_with_a_summary(slow_project):
     cached = _cached_ids(bench.path / ".vsync_cache")
     assert len(cached) == len(asked) >= len(doc["results"]), "every request on the wire was kept"
 
+    server.stop()
     again = start()
     res = subprocess.run(_argv(), cwd=bench.path, capture_output=True, text=True, env=os.environ.copy())
     assert res.returncode == 0, res.stdout
@@ -248,7 +252,8 @@ def test_recorded_terminal_session_shows_progress_and_ends_on_the_answer(slow_pr
         check=True,
         timeout=300,
     )
-    screen = typescript.read_text(encoding="utf-8", errors="replace").replace("\r", "").splitlines()
+    text = typescript.read_text(encoding="utf-8", errors="replace").replace("\r", "")
+    screen = [line for line in text.splitlines() if not line.startswith("Script ")]  # script's own notes
     progress = [line for line in screen if PROGRESS.match(line)]
     assert [PROGRESS.match(line).group(1) for line in progress] == ["6", "12", "18", "24"], screen
     assert all("items/s" in line for line in progress), "a rate once answers arrive"
