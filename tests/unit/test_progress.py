@@ -32,6 +32,15 @@ class Clock:
         return self.now
 
 
+def running(total: int, cadence: Cadence = Cadence(step_pct=10.0)) -> tuple[Clock, Progress]:  # noqa: B008
+    """A progress of ``total`` tests whose first test has just started, on a clock the test moves."""
+    clock = Clock()
+    progress = Progress(cadence, clock)
+    progress.total = total
+    progress.begin()
+    return clock, progress
+
+
 @pytest.mark.parametrize(
     ("text", "tty", "expected"),
     [
@@ -64,10 +73,7 @@ def test_a_line_every_n_percent_once_per_step():
 
 
 def test_a_line_every_n_seconds_and_only_when_something_finished():
-    clock = Clock()
-    progress = Progress(Cadence(every_s=5.0), clock)
-    progress.total = 100
-    progress.begin()
+    clock, progress = running(100, Cadence(every_s=5.0))
     clock.now += 6
     assert not progress.due(), "nothing finished yet"
     progress.finished("avt", C)
@@ -82,10 +88,7 @@ def test_a_line_every_n_seconds_and_only_when_something_finished():
 
 
 def test_running_accuracy_gain_errors_cached_and_time_left():
-    clock = Clock()
-    progress = Progress(Cadence(step_pct=10.0), clock)
-    progress.total = 20
-    progress.begin()
+    clock, progress = running(20)
     for modality, outcome, cached in [
         ("at", C, True),
         ("avt", C, True),
@@ -126,10 +129,7 @@ def test_no_gain_before_all_three_modalities_answered_and_no_rate_before_answers
 def test_the_rate_forgets_answers_older_than_its_window():
     """A resumed run answers its first items from the cache at once; the time left must follow the
     model's pace, not those."""
-    clock = Clock()
-    progress = Progress(Cadence(step_pct=10.0), clock)
-    progress.total = 1000
-    progress.begin()
+    clock, progress = running(1000)
     for _ in range(500):  # cache hits, all at once
         progress.finished("avt", C, cached=True)
     clock.now += 1.0
@@ -141,10 +141,7 @@ def test_the_rate_forgets_answers_older_than_its_window():
 
 
 def test_time_left_reads_in_minutes_and_hours():
-    clock = Clock()
-    progress = Progress(Cadence(step_pct=10.0), clock)
-    progress.total = 10_000
-    progress.begin()
+    clock, progress = running(10_000)
     clock.now += 60
     progress.finished("avt", C)
     assert format_progress(progress.snapshot()).endswith("0.0 items/s | 166 h 39 min left")
