@@ -20,7 +20,7 @@ from vsync_models.types import Outcome
 from vsync_pytest.gates import Ledger
 from vsync_pytest.session import carried, carried_payload
 
-__all__ = ["LiveProgress", "failures_asked", "quiet_failures", "teststatus"]
+__all__ = ["LiveProgress", "QuietAnswers", "failures_asked", "teststatus"]
 
 _LETTERS = {
     Outcome.WRONG: ("W", ("WRONG", {"red": True})),
@@ -41,26 +41,27 @@ def teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, s
     return "failed", letter, word
 
 
-def quiet_failures(config: pytest.Config) -> None:
-    """No ``FAILED`` line and no failure section per wrong answer unless asked for
-    (:func:`failures_asked`): a benchmark's wrong answers are its results, and the table says how
-    many; each one's whole exchange is in the HTML report. Called before pytest's terminal
-    reporter reads the options. An explicit ``--tb`` keeps its failure sections."""
-    if failures_asked(config):
-        return
-    chars = ""
-    for char in str(config.option.reportchars):
-        if char == "a":
-            chars += "sxXE"
-        elif char == "A":
-            chars += "PpsxXE"
-        elif char == "N":
-            chars = ""
-        elif char not in "fF":
-            chars += char
-    config.option.reportchars = chars or "N"
-    if not any(arg == "--tb" or arg.startswith("--tb=") for arg in config.invocation_params.args):
-        config.option.tbstyle = "no"
+class QuietAnswers:
+    """No ``FAILED`` line and no failure section per wrong or unparseable answer unless asked for
+    (:func:`failures_asked`): a benchmark's wrong answers are its results, the table counts them,
+    and each one's whole exchange is in the HTML report. Other failures and every error keep
+    their sections and lines.
+
+    pytest lists failures from its reporter's ``stats["failed"]`` in its terminal summary; the
+    answers are left out of that list for the summary and put back after it, so pytest's last
+    line (``21 failed, 9 passed``) still counts them."""
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> Any:
+        stats = terminalreporter.stats
+        failed = stats.get("failed")
+        if not failed or failures_asked(config):
+            return (yield)
+        stats["failed"] = [r for r in failed if teststatus(r, config) is None]
+        try:
+            return (yield)
+        finally:
+            stats["failed"] = failed
 
 
 def failures_asked(config: pytest.Config) -> bool:

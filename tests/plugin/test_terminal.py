@@ -126,7 +126,10 @@ def test_limit_spreads_over_tasks_and_states_the_choice(bench):
         for i, item in enumerate(choice_items(30))
     ]
     write_dataset(bench.path / "data" / "level_1", items)
-    res = bench.runpytest("--model", "random", "--limit", "10", "-m", "level1", "-p", "no:cacheprovider")
+    res = bench.runpytest(
+        "--model", "random", "--limit", "10", "-m", "level1", "-ra", "-p", "no:cacheprovider"
+    )
+    assert "FAILED" not in res.stdout.str(), "random answers wrong often; -ra lists none of them"
     outcomes = res.parseoutcomes()
     assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 30, "10 items x 3 modalities"
     res.stdout.fnmatch_lines(
