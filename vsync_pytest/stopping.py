@@ -67,4 +67,6 @@ def _pass_on(config: pytest.Config) -> bool:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
+    if hasattr(dsession, "shouldstop"):  # xdist's own stop flag: no worker is started or fed any more
+        dsession.shouldstop = SIGTERM_STOP  # (e.g. for one that died of the signal before its handler was in)
     return True
