@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -240,10 +241,10 @@ def test_sigterm_to_the_controller_is_a_stop_with_a_summary(slow_project):
 def test_recorded_terminal_session_shows_progress_and_ends_on_the_answer(slow_project):
     """A terminal session (``script``: pytest sees a TTY) of an ``-n 2`` run against a slow
     stand-in: progress lines while it runs, and the last screen is the table and the gate line."""
+    if shutil.which("script") is None:
+        pytest.skip("needs script(1) from util-linux to record a terminal session")
     bench, start = slow_project
     start()
-    if not Path("/usr/bin/script").exists():
-        pytest.skip("needs script(1) from util-linux to record a terminal session")
     typescript = bench.path / "session.txt"
     command = " ".join(_argv("--color=no"))
     subprocess.run(
