@@ -59,6 +59,8 @@ class RunState:
     """Where the run folders of every model are (``reports/``, or ``benchmark.level1.output_dir``)."""
     settings: ResolvedSettings | None = None
     """The model's effective typed settings (``models.<name>`` and ``--model-arg``)."""
+    limit: int | None = None
+    """``--limit N``: each level's dataset is a stratified choice of N of its items (see ``selected_from``)."""
 
     @property
     def points_latest(self) -> bool:

@@ -63,7 +63,7 @@ def test_constant_model_and_fail_under(bench):
 
 def test_failure_message_shows_the_exchange(bench):
     write_dataset(bench.path / "data" / "level_1", choice_items(1, answers="B"))
-    res = bench.runpytest("--model", "constant", "-m", "avt")
+    res = bench.runpytest("--model", "constant", "-m", "avt", "-rf")  # -rf: each wrong answer in full
     res.assert_outcomes(failed=1)
     res.stdout.fnmatch_lines(
         [

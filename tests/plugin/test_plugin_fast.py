@@ -14,7 +14,7 @@ from tests.support import choice_items, last_run, write_dataset
 from vsync_models.standin import StandIn
 
 LEVEL = re.compile(r"said sentence (\d+)\?")
-VERBOSE = re.compile(r"tests/test_level1\.py::test_item\[(\S+)\] (PASSED|FAILED)")
+VERBOSE = re.compile(r"tests/test_level1\.py::test_item\[(\S+)\] (PASSED|WRONG)")
 
 
 def always_a(text: str) -> str:
@@ -77,7 +77,7 @@ def test_outcomes_are_reported_per_item_in_item_order(fast, server):
     server.delay = lambda text: 0.02 * (24 - item_number(text))  # later items are answered first
     res = run(fast, "-m", "at", "--concurrency", "8", "-v")
     verdicts = [m.groups() for line in res.outlines if (m := VERBOSE.match(line))]
-    assert verdicts == [(f"q{i:03d}-at", "PASSED" if i % 2 == 0 else "FAILED") for i in range(24)]
+    assert verdicts == [(f"q{i:03d}-at", "PASSED" if i % 2 == 0 else "WRONG") for i in range(24)]
     doc = json.loads((last_run(fast.path) / "results_openai_standin_level1_at.json").read_text("utf-8"))
     assert [(r["id"], r["is_correct"]) for r in doc["results"]] == [
         (f"q{i:03d}", i % 2 == 0) for i in range(24)

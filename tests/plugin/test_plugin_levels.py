@@ -89,7 +89,7 @@ def test_level_results_files_and_summary_metrics(levels: pytest.Pytester) -> Non
         encoding="utf-8",
     )
     res = levels.runpytest(
-        "--model", "constant", "-m", "(level2 or level3) and avt", "--config", "config.yaml"
+        "--model", "constant", "-m", "(level2 or level3) and avt", "--config", "config.yaml", "-rf"
     )
     doc = json.loads((last_run(levels.path) / "results_constant_level2.json").read_text(encoding="utf-8"))
     by_id = {r["id"]: r for r in doc["results"]}

@@ -85,7 +85,7 @@ def report(bench) -> dict:
 
 def test_errors_are_errors_and_unparseable_is_its_own_outcome(bench, scripted):
     scripted.script = {"q001": "B", "q002": "I cannot tell from this clip.", "q003": 500, "q004": "**A**"}
-    res = run(bench)
+    res = run(bench, "-rf")  # -rf: each wrong answer in full
     res.assert_outcomes(passed=3, failed=2, errors=1)
     res.stdout.fnmatch_lines(["*unparseable: item 'q002' [[]at[]]*", "*extracted: nothing (refusal)*"])
     res.stdout.fnmatch_lines(
