@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
+
+from vsync_models.record import Record
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -95,3 +99,48 @@ def write_mp4(
                 out.mux(aus.encode(frame))
             out.mux(aus.encode(None))
     return path
+
+
+def report_items(html_text: str) -> dict[str, str]:
+    """Row id (pytest-html's tbody id: the test cell's text) → the item's block, from the HTML
+    report's store of item blocks."""
+    store = re.search(
+        r"<script type='application/json' id='vsync-items'[^>]*>(.*?)</script>", html_text, re.S
+    )
+    assert store is not None, "no item store in the report"
+    return json.loads(store.group(1))["items"]
+
+
+def last_run(root: Path, model: str | None = None) -> Path:
+    """The folder of the last run under ``root/reports`` (``reports/<model>/latest``); with no
+    ``model``, of the model whose latest pointer moved last."""
+    from vsync_models.report.runs import LATEST, latest_run
+
+    reports = Path(root) / "reports"
+    if model is not None:
+        run = latest_run(reports, model)
+        assert run is not None, f"no run of {model} under {reports}"
+        return run
+    pointers = sorted(reports.glob(f"*/{LATEST}"), key=lambda p: p.lstat().st_mtime)
+    assert pointers, f"no run under {reports}: {sorted(p.name for p in reports.glob('*'))}"
+    run = latest_run(reports, pointers[-1].parent.name)
+    assert run is not None
+    return run
+
+
+def choice_record(i: int, outcome: str, modality: str = "avt", **extra: Any) -> Record:
+    """A level-1 record of item ``q{i:03d}`` with this outcome (``A`` is right, ``B`` is wrong)."""
+    return Record.from_json(
+        {
+            "id": f"q{i:03d}",
+            "level": 1,
+            "modality": modality,
+            "task": "who_said",
+            "video_path": f"c{i}.mp4",
+            "correct_answer": "A",
+            "prediction": {"correct": "A", "wrong": "B"}.get(outcome),
+            "is_correct": outcome == "correct",
+            "outcome": outcome,
+            **extra,
+        }
+    )

@@ -102,14 +102,21 @@ class Config:
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
     """Environment (process env over the dotenv file); holds secrets, so never printed."""
     source: Path | None = None
+    model_args: Mapping[str, Any] = field(default_factory=dict)
+    """``--model-arg KEY=VALUE``: over ``models.<name>`` of the model this run builds."""
 
     def level(self, n: int) -> LevelConfig:
         return self.levels.get(n, LevelConfig())
 
+    def own_settings(self, name: str) -> dict[str, Any]:
+        """``models.<name>`` overlaid with ``--model-arg`` (``models.defaults`` left out)."""
+        return _overlay(self.models.get(name, {}), self.model_args)
+
     def model_settings(self, name: str) -> dict[str, Any]:
-        """``models.defaults`` overlaid with ``models.<name>``."""
+        """``models.defaults`` overlaid with ``models.<name>`` and ``--model-arg``, untyped; the typed
+        view a model is built from is :func:`vsync_models.models.registry.model_settings`."""
         merged = dict(self.model_defaults)
-        merged.update(self.models.get(name, {}))
+        merged.update(self.own_settings(name))
         return merged
 
     def run_limits(self, name: str) -> RunLimits:
@@ -134,6 +141,17 @@ class RunLimits:
     """Requests in flight for the whole run (``--concurrency`` wins)."""
     requests_per_min: float | None = None
     tokens_per_min: float | None = None
+
+
+def _overlay(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` on ``base``; a mapping in both is overlaid key by key (``rate_limit.requests_per_min``)."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _overlay(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def _number(value: Any) -> float | None:

@@ -16,6 +16,8 @@ from vsync_models.data.dataset import Dataset
 from vsync_models.data.levels import Level
 from vsync_models.models.base import Model
 from vsync_models.models.omni_server import AudioCanary
+from vsync_models.models.settings import ResolvedSettings
+from vsync_models.report.runs import model_dir
 from vsync_models.serve.serving import Serving
 from vsync_models.types import Modality
 from vsync_pytest.rescore import Rescore
@@ -37,6 +39,7 @@ class RunState:
     model: Model | None
     cache_dir: Path
     results_dir: Path
+    """This run's own folder (``reports/<model>/<timestamp>/`` or ``--run-dir``): every file it writes."""
     use_cache: bool
     refresh: bool
     fail_under: float | None
@@ -52,6 +55,21 @@ class RunState:
     """``--repeat N``: every item asked N times (separate cached requests)."""
     rescore: Rescore | None = None
     """``--rescore``: the model is a replay of these records; nothing is asked."""
+    reports_dir: Path | None = None
+    """Where the run folders of every model are (``reports/``, or ``benchmark.level1.output_dir``)."""
+    settings: ResolvedSettings | None = None
+    """The model's effective typed settings (``models.<name>`` and ``--model-arg``)."""
+    limit: int | None = None
+    """``--limit N``: each level's dataset is a stratified choice of N of its items (see ``selected_from``)."""
+
+    @property
+    def points_latest(self) -> bool:
+        """Whether this run moves ``reports/<model>/latest`` (a run folder of the default layout)."""
+        return (
+            self.model_name is not None
+            and self.reports_dir is not None
+            and self.results_dir.parent == model_dir(self.reports_dir, self.model_name)
+        )
 
     @property
     def datasets(self) -> tuple[Dataset, ...]:

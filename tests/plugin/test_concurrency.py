@@ -7,7 +7,7 @@ import json
 import sqlite3
 from collections import Counter
 
-from tests.support import choice_items, write_dataset
+from tests.support import choice_items, last_run, write_dataset
 from vsync_models.standin import FaultPlan, StandIn
 
 N_ITEMS = 24
@@ -24,7 +24,10 @@ def test_four_workers_lose_and_duplicate_nothing(bench, monkeypatch, warm_openai
     # Each worker keeps 4 requests in flight; xdist's load scheduler (no work stealing, so no item
     # is asked by two workers) keeps "asked exactly once" exact.
     args = ["--model", "openai:standin", "-m", "at", "-n", "4", "--concurrency", "16", "--dist", "load"]
-    results = bench.path / "reports" / "results_openai_standin_level1_at.json"
+
+    def results():  # of the last run: each run writes a folder of its own
+        return last_run(bench.path) / "results_openai_standin_level1_at.json"
+
     with StandIn(FaultPlan(rates={"500": 0.2, "reset": 0.05, "429": 0.05}, seed=3)) as server:
         monkeypatch.setenv("OPENAI_BASE_URL", server.url)
         res = bench.runpytest(*args)
@@ -33,7 +36,7 @@ def test_four_workers_lose_and_duplicate_nothing(bench, monkeypatch, warm_openai
         res.stdout.fnmatch_lines(
             ["*reliability: 24 answers (0 from cache), * retries over * calls; errors: 0*"]
         )
-        retries = sum(r["retries"] for r in json.loads(results.read_text("utf-8"))["results"])
+        retries = sum(r["retries"] for r in json.loads(results().read_text("utf-8"))["results"])
         rerun = bench.runpytest(*args)
         assert server.entries == first, "the rerun was answered from the cache alone"
     answered = Counter(questions[e["question"]] for e in first if e["fault"] == "ok")
@@ -44,7 +47,7 @@ def test_four_workers_lose_and_duplicate_nothing(bench, monkeypatch, warm_openai
     db = sqlite3.connect(bench.path / ".vsync_cache" / "responses.sqlite")
     rows = db.execute("SELECT item_id, COUNT(*) FROM responses GROUP BY item_id").fetchall()
     assert dict(rows) == dict.fromkeys(questions.values(), 1)
-    doc = json.loads(results.read_text("utf-8"))
+    doc = json.loads(results().read_text("utf-8"))
     assert sorted(r["id"] for r in doc["results"]) == sorted(questions.values())
     assert all(r["cached"] for r in doc["results"])
     for outcome in ("passed", "failed"):

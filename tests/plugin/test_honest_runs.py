@@ -4,12 +4,13 @@ budget, --rescore without any request reaching the model, and --repeat."""
 from __future__ import annotations
 
 import json
+import pathlib
 import sqlite3
 
 import pytest
 
 from tests.plugin.test_plugin_openai import start_scripted
-from tests.support import choice_items, write_dataset
+from tests.support import choice_items, last_run, write_dataset
 from vsync_models.report.gates import GateStatus
 from vsync_models.scoring import answers
 from vsync_models.types import Answer
@@ -28,7 +29,7 @@ def pytest_runtest_setup(item):
 
 
 def results(bench: pytest.Pytester, name: str = "results_constant_level1.json") -> dict:
-    return json.loads((bench.path / "reports" / name).read_text(encoding="utf-8"))
+    return json.loads((last_run(bench.path) / name).read_text(encoding="utf-8"))
 
 
 def test_wrong_answers_with_all_gates_holding_exit_zero(bench):
@@ -139,7 +140,7 @@ def test_rescore_applies_a_fixed_extractor_without_asking_the_model(bench, scrip
     scripted.script = {f"q{i:03d}": "I pick option two." for i in range(8)}
     res = bench.runpytest("--model", "openai:scripted", "-m", "at", *QUIET)
     res.assert_outcomes(failed=8)  # "option two" is no rule's answer: all unparseable
-    records_file = bench.path / "reports" / "results_openai_scripted_level1_at.records.jsonl"
+    records_file = last_run(bench.path) / "results_openai_scripted_level1_at.records.jsonl"
     lines = [json.loads(x) for x in records_file.read_text(encoding="utf-8").splitlines()]
     assert len(lines) == 8
     first = lines[0]
@@ -165,9 +166,12 @@ def test_rescore_applies_a_fixed_extractor_without_asking_the_model(bench, scrip
         ["RESCORED from 8 records (recorded responses; no model was called): reports/*.records.jsonl"]
     )
     doc = results(bench, "results_openai_scripted_level1_at.json")
-    assert doc["accuracy"] == 50.0 and doc["rescored_from"] == [
-        "reports/results_openai_scripted_level1_at.records.jsonl"
-    ]
+    (source,) = doc["rescored_from"]
+    first_run, rescored_run = pathlib.PurePath(source).parent.name, last_run(bench.path).name
+    assert doc["accuracy"] == 50.0 and source == (
+        f"reports/openai_scripted/{first_run}/results_openai_scripted_level1_at.records.jsonl"
+    )
+    assert first_run != rescored_run  # the rescore wrote a run folder of its own
     assert {r["extraction_rule"] for r in doc["results"]} == {"ordinal"}
     # The rescored run's own records keep the recorded responses: rescoring again is stable.
     res = bench.runpytest("--model", "openai:scripted", "-m", "at", "--rescore", *QUIET)
@@ -225,7 +229,7 @@ def test_repeat_options_are_checked(bench):
 def test_html_report_shows_coverage_gates_repeats_and_flaky_items(bench):
     write_dataset(bench.path / "data" / "level_1", choice_items(12, answers="ABCD"))
     bench.runpytest_subprocess("--model", "random", "-m", "avt", "--repeat", "3", "--vsync-report")
-    text = (bench.path / "reports" / "random.html").read_text(encoding="utf-8")
+    text = (last_run(bench.path) / "random.html").read_text(encoding="utf-8")
     coverage = text.split("<table id='vsync-coverage'", 1)[1].split("</table>", 1)[0]
     cells = "<td>1</td><td class='t'>avt</td><td class='t'>all</td><td>12</td><td>12</td><td>100.0%</td>"
     assert cells in coverage and "<dt>coverage" not in text  # a table now, not 9 lines of facts
@@ -254,12 +258,14 @@ def test_a_worker_killed_midway_leaves_an_error_and_the_run_is_refused(bench):
 def test_rescore_finds_what_the_records_lack_in_the_cache_and_never_guesses(bench, scripted):
     scripted.script = {f"q{i:03d}": "B" for i in range(8)}
     bench.runpytest("--model", "openai:scripted", "-m", "at", *QUIET)
-    records_file = bench.path / "reports" / "results_openai_scripted_level1_at.records.jsonl"
+    records_file = last_run(bench.path) / "results_openai_scripted_level1_at.records.jsonl"
     kept = records_file.read_text(encoding="utf-8").splitlines()[:4]  # half the records lost
     records_file.write_text("\n".join(kept) + "\n", encoding="utf-8")
     asked = len(scripted.server.log)
     res = bench.runpytest("--model", "openai:scripted", "-m", "at", "--rescore", *QUIET)
     res.assert_outcomes(passed=4, failed=4)  # the other four answered from the cache
+    # that rescore is now the model's latest run, with all eight records: lose half of them again
+    records_file = last_run(bench.path) / "results_openai_scripted_level1_at.records.jsonl"
     records_file.write_text("\n".join(kept) + "\n", encoding="utf-8")
     res = bench.runpytest("--model", "openai:scripted", "-m", "at", "--rescore", "--no-cache", *QUIET)
     res.assert_outcomes(passed=2, failed=2, errors=4)  # found nowhere: errors, not answers
@@ -280,7 +286,7 @@ def test_collect_only_is_not_a_partial_run(bench):
 def test_a_partial_results_file_is_refused_as_a_baseline(bench):
     bench.makeconftest(SKIP_HALF)
     bench.runpytest("--model", "constant", "-m", "avt", *QUIET)  # results file: coverage 50 %
-    partial = bench.path / "reports" / "results_constant_level1.json"
+    partial = last_run(bench.path) / "results_constant_level1.json"
     (bench.path / "partial.json").write_bytes(partial.read_bytes())
     bench.makeconftest("")  # the installed plugin alone
     args = ("--model", "constant", "-m", "avt", "--baseline", "partial.json", *QUIET)
@@ -297,6 +303,6 @@ def test_a_partial_results_file_is_refused_as_a_baseline(bench):
     res.stdout.fnmatch_lines(["comparison refused: the baseline answered 50.0%*"])
     from vsync_models.__main__ import main
 
-    full = bench.path / "reports" / "results_constant_level1.json"
+    full = last_run(bench.path) / "results_constant_level1.json"
     assert main(["compare", str(bench.path / "partial.json"), str(full)]) == GateStatus.LOW_COVERAGE
     assert main(["compare", str(full), str(full)]) == 0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, choice_items, write_dataset
+from tests.support import REPO, choice_items, last_run, write_dataset
 
 
 def _pytest(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -52,7 +52,9 @@ def test_paths_outside_the_checkout_given_space_separated(tmp_path: Path) -> Non
     res = _pytest(*args, "--cache-dir", str(cache), "-p", "no:cacheprovider", "-q", "--tb=no", cwd=REPO)
     assert "unrecognized arguments" not in res.stderr
     assert res.returncode == 0, res.stdout + res.stderr
-    doc = json.loads((reports / "results_random_level1.json").read_text(encoding="utf-8"))
+    doc = json.loads(
+        (reports / "random" / "latest" / "results_random_level1.json").read_text(encoding="utf-8")
+    )
     assert sorted(r["id"] for r in doc["results"]) == ["q000", "q001", "q002"]
 
 
@@ -66,16 +68,16 @@ def test_ini_settings_apply_where_the_command_line_is_silent(bench) -> None:
     res = bench.runpytest("-m", "avt", "-p", "no:cacheprovider", "--tb=no", "-q")
     assert res.ret == 0
     assert sum(res.parseoutcomes().get(k, 0) for k in ("passed", "failed")) == 8  # not skipped: a model ran
-    assert (bench.path / "reports" / "constant.html").is_file()
-    assert (bench.path / "reports" / "results_constant_level1.json").is_file()
+    assert (last_run(bench.path) / "constant.html").is_file()
+    assert (last_run(bench.path) / "results_constant_level1.json").is_file()
 
 
 def test_the_command_line_wins_over_ini_settings(bench) -> None:
     _ini(bench, vsync_model="constant")
     res = bench.runpytest("-m", "avt", "--model", "random", "-p", "no:cacheprovider", "--tb=no", "-q")
     assert res.ret == 0
-    assert (bench.path / "reports" / "results_random_level1.json").is_file()
-    assert not (bench.path / "reports" / "results_constant_level1.json").exists()
+    assert (last_run(bench.path, "random") / "results_random_level1.json").is_file()
+    assert not (bench.path / "reports" / "constant").exists()
 
 
 def test_a_malformed_ini_setting_stops_the_run_with_its_name(bench) -> None:
@@ -116,6 +118,6 @@ def test_ini_settings_hold_when_a_path_option_roots_the_run_elsewhere(tmp_path: 
     dataset = write_dataset(tmp_path / "my sets" / "level_1", choice_items(3, task="who_said"))
     res = _pytest("-m", "avt", "--dataset", str(dataset), "-p", "no:cacheprovider", "-q", cwd=project)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert (project / "reports" / "random.html").is_file()
-    doc = json.loads((project / "reports" / "results_random_level1.json").read_text(encoding="utf-8"))
+    assert (last_run(project) / "random.html").is_file()
+    doc = json.loads((last_run(project) / "results_random_level1.json").read_text(encoding="utf-8"))
     assert len(doc["results"]) == 3

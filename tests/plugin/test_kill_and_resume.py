@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from tests.support import choice_items, write_dataset
+from tests.support import choice_items, last_run, write_dataset
 from vsync_models.standin import spawn
 
 N_ITEMS = 12
@@ -59,7 +59,7 @@ class Project:
         return [self.questions[e["question"]] for e in server.entries()]
 
     def results(self) -> dict:
-        doc = json.loads((self.path / "reports" / "results_openai_standin_level1_at.json").read_text("utf-8"))
+        doc = json.loads((last_run(self.path) / "results_openai_standin_level1_at.json").read_text("utf-8"))
         return doc
 
     def cached_items(self, cache: str = ".vsync_cache") -> list[str]:
@@ -161,7 +161,7 @@ def test_xdist_worker_sigkilled_mid_run(project, clean):
 
 def test_pytest_process_sigkilled_mid_run(project, clean):
     pid_file = project.path / "pytest.pid"
-    results_file = project.path / "reports" / "results_openai_standin_level1_at.json"
+    results_file = last_run(project.path) / "results_openai_standin_level1_at.json"
     results_file.unlink()  # the clean run's
     server = project.standin("--kill-after", "4", "--kill-pid-file", str(pid_file))
     proc = subprocess.Popen(

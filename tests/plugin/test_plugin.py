@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from tests.support import choice_items, write_dataset
+from tests.support import choice_items, last_run, write_dataset
 
 
 def results(bench: pytest.Pytester, name: str = "results_random_level1.json") -> dict:
-    return json.loads((bench.path / "reports" / name).read_text(encoding="utf-8"))
+    return json.loads((last_run(bench.path) / name).read_text(encoding="utf-8"))
 
 
 def test_without_model_items_are_skipped_with_one_reason(bench):
@@ -31,8 +31,8 @@ def test_markers_select_modality_and_task(bench):
     res = bench.runpytest("-m", "level1 and vt", "--model", "random")
     outcomes = res.parseoutcomes()
     assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 8
-    assert (bench.path / "reports" / "results_random_level1_vt.json").exists()
-    assert not (bench.path / "reports" / "results_random_level1.json").exists()
+    assert (last_run(bench.path) / "results_random_level1_vt.json").exists()
+    assert not (last_run(bench.path) / "results_random_level1.json").exists()
     res = bench.runpytest("--collect-only", "-q", "-m", "who_said and at", "--model", "random")
     assert sum("::test_item[" in line for line in res.outlines) == 8
 
@@ -63,7 +63,7 @@ def test_constant_model_and_fail_under(bench):
 
 def test_failure_message_shows_the_exchange(bench):
     write_dataset(bench.path / "data" / "level_1", choice_items(1, answers="B"))
-    res = bench.runpytest("--model", "constant", "-m", "avt")
+    res = bench.runpytest("--model", "constant", "-m", "avt", "-rf")  # -rf: each wrong answer in full
     res.assert_outcomes(failed=1)
     res.stdout.fnmatch_lines(
         [

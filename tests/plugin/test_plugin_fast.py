@@ -10,11 +10,11 @@ import threading
 import pytest
 
 from tests.standins.tiny_omni import make_clip
-from tests.support import choice_items, write_dataset
+from tests.support import choice_items, last_run, write_dataset
 from vsync_models.standin import StandIn
 
 LEVEL = re.compile(r"said sentence (\d+)\?")
-VERBOSE = re.compile(r"tests/test_level1\.py::test_item\[(\S+)\] (PASSED|FAILED)")
+VERBOSE = re.compile(r"tests/test_level1\.py::test_item\[(\S+)\] (PASSED|WRONG)")
 
 
 def always_a(text: str) -> str:
@@ -77,8 +77,8 @@ def test_outcomes_are_reported_per_item_in_item_order(fast, server):
     server.delay = lambda text: 0.02 * (24 - item_number(text))  # later items are answered first
     res = run(fast, "-m", "at", "--concurrency", "8", "-v")
     verdicts = [m.groups() for line in res.outlines if (m := VERBOSE.match(line))]
-    assert verdicts == [(f"q{i:03d}-at", "PASSED" if i % 2 == 0 else "FAILED") for i in range(24)]
-    doc = json.loads((fast.path / "reports" / "results_openai_standin_level1_at.json").read_text("utf-8"))
+    assert verdicts == [(f"q{i:03d}-at", "PASSED" if i % 2 == 0 else "WRONG") for i in range(24)]
+    doc = json.loads((last_run(fast.path) / "results_openai_standin_level1_at.json").read_text("utf-8"))
     assert [(r["id"], r["is_correct"]) for r in doc["results"]] == [
         (f"q{i:03d}", i % 2 == 0) for i in range(24)
     ]
@@ -107,7 +107,7 @@ def test_cached_items_cause_no_request(fast, server):
     again = run(fast, "-m", "at", "--concurrency", "4")
     again.assert_outcomes(passed=24)
     assert server.requests == 0
-    doc = json.loads((fast.path / "reports" / "results_openai_standin_level1_at.json").read_text("utf-8"))
+    doc = json.loads((last_run(fast.path) / "results_openai_standin_level1_at.json").read_text("utf-8"))
     assert all(r["cached"] for r in doc["results"])
 
 
@@ -143,7 +143,7 @@ def test_two_replicas_both_answer_and_killing_one_loses_no_item(fast, monkeypatc
         two.delay = die_after_three
         res = run(fast, "-m", "at", "--concurrency", "4")
     res.assert_outcomes(passed=24)  # no item lost, none turned into an error
-    doc = json.loads((fast.path / "reports" / "results_openai_standin_level1_at.json").read_text("utf-8"))
+    doc = json.loads((last_run(fast.path) / "results_openai_standin_level1_at.json").read_text("utf-8"))
     by = [r["replica"] for r in doc["results"]]
     assert two.requests >= 3 and by.count(two.url) < 3  # its in-flight items were answered by one
     assert by.count(one.url) == 24 - by.count(two.url)

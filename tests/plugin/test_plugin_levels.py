@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from tests.support import REPO, choice_items, write_dataset
+from tests.support import REPO, choice_items, last_run, write_dataset
 
 
 def level_items(level: int) -> list[dict]:
@@ -89,16 +89,16 @@ def test_level_results_files_and_summary_metrics(levels: pytest.Pytester) -> Non
         encoding="utf-8",
     )
     res = levels.runpytest(
-        "--model", "constant", "-m", "(level2 or level3) and avt", "--config", "config.yaml"
+        "--model", "constant", "-m", "(level2 or level3) and avt", "--config", "config.yaml", "-rf"
     )
-    doc = json.loads((levels.path / "reports" / "results_constant_level2.json").read_text(encoding="utf-8"))
+    doc = json.loads((last_run(levels.path) / "results_constant_level2.json").read_text(encoding="utf-8"))
     by_id = {r["id"]: r for r in doc["results"]}
     assert by_id["l2-0"]["outcome"] == "correct" and by_id["l2-0"]["iou"] == pytest.approx(0.9)
     assert by_id["l2-0"]["prediction"] == [1.0, 3.0] and by_id["l2-0"]["answer"] == [1.0, 2.8]
     assert by_id["l2-1"]["outcome"] == "unparseable"  # two times where one was asked for
     assert by_id["l2-2"]["outcome"] == "unparseable"  # no option letter
-    assert not (levels.path / "reports" / "results_constant_level1.json").exists()
-    doc3 = json.loads((levels.path / "reports" / "results_constant_level3.json").read_text(encoding="utf-8"))
+    assert not (last_run(levels.path) / "results_constant_level1.json").exists()
+    doc3 = json.loads((last_run(levels.path) / "results_constant_level3.json").read_text(encoding="utf-8"))
     assert [r["outcome"] for r in doc3["results"]] == ["wrong", "correct", "wrong", "correct"]
     assert all(r["group"] == "clip" and r["answer_type"] == "yesno" for r in doc3["results"])
     res.stdout.fnmatch_lines(
@@ -117,7 +117,7 @@ def test_level_results_files_and_summary_metrics(levels: pytest.Pytester) -> Non
 
 def test_circular_rotates_only_choice_items(levels: pytest.Pytester) -> None:
     res = levels.runpytest("--model", "constant", "-m", "level2 and avt", "--circular")
-    doc = json.loads((levels.path / "reports" / "results_constant_level2.json").read_text(encoding="utf-8"))
+    doc = json.loads((last_run(levels.path) / "results_constant_level2.json").read_text(encoding="utf-8"))
     rotations = {r["id"]: len(r["rotations"]) for r in doc["results"]}
     assert rotations == {"l2-0": 1, "l2-1": 1, "l2-2": 2}
     assert res.ret == pytest.ExitCode.OK  # wrong answers fail tests; the gates decide the run (all hold)
@@ -152,7 +152,7 @@ def test_a_dataset_run_runs_that_dataset_only(levels: pytest.Pytester) -> None:
     assert outcomes.get("deselected") == 2  # test_level2.py and test_level3.py: no level 2 or 3 here
     res.stdout.fnmatch_lines(["vsync: model=constant levels=1 (--dataset) modalities=avt,vt,at"])
     assert "vsync: level 2" not in res.stdout.str() and "vsync: level 3" not in res.stdout.str()
-    assert sorted(p.name for p in (levels.path / "reports").glob("*.json")) == [
+    assert sorted(p.name for p in last_run(levels.path).glob("*.json") if p.name != "baseline.json") == [
         "results_constant_level1.json",
         "results_constant_level1_at.json",
         "results_constant_level1_vt.json",

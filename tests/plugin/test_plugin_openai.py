@@ -15,7 +15,7 @@ import time
 import pytest
 from werkzeug import Request, Response
 
-from tests.support import choice_items, write_dataset
+from tests.support import choice_items, last_run, write_dataset
 
 
 class ScriptedServer:
@@ -80,12 +80,12 @@ def run(bench, *args):
 
 
 def report(bench) -> dict:
-    return json.loads((bench.path / "reports" / "results_openai_scripted_level1_at.json").read_text("utf-8"))
+    return json.loads((last_run(bench.path) / "results_openai_scripted_level1_at.json").read_text("utf-8"))
 
 
 def test_errors_are_errors_and_unparseable_is_its_own_outcome(bench, scripted):
     scripted.script = {"q001": "B", "q002": "I cannot tell from this clip.", "q003": 500, "q004": "**A**"}
-    res = run(bench)
+    res = run(bench, "-rf")  # -rf: each wrong answer in full
     res.assert_outcomes(passed=3, failed=2, errors=1)
     res.stdout.fnmatch_lines(["*unparseable: item 'q002' [[]at[]]*", "*extracted: nothing (refusal)*"])
     res.stdout.fnmatch_lines(
@@ -122,7 +122,7 @@ def test_rerun_answers_from_cache_and_asks_only_for_errored_items(bench, scripte
 
 def test_the_api_key_never_reaches_results_or_cache(bench, scripted):
     run(bench).assert_outcomes(passed=6)
-    for path in [*(bench.path / "reports").iterdir(), *(bench.path / ".vsync_cache").rglob("*")]:
+    for path in [*(bench.path / "reports").rglob("*"), *(bench.path / ".vsync_cache").rglob("*")]:
         if path.is_file():
             assert b"sk-test-not-a-real-key" not in path.read_bytes(), path
 

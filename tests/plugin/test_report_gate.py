@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import choice_items, write_dataset
+from tests.support import choice_items, last_run, write_dataset
 from vsync_models.data.prompts import rotations
 from vsync_models.record import Record
 from vsync_models.report.compare import RunInfo, save_baseline
@@ -97,7 +97,11 @@ def test_save_baseline_then_compare_without_gate(bench):
     ("args", "message"),
     [
         (["--fail-on-regression"], "*--fail-on-regression needs --baseline*"),
-        (["--baseline", "nope.json"], "*--baseline: cannot read*nope.json*"),
+        # (a baseline file that does not exist yet is the first run of a CI recipe: test_ci_recipe.py)
+        (
+            ["--baseline", "tests"],
+            "*--baseline: */tests: a folder with neither a baseline nor a results file*",
+        ),
         (["--alpha", "1.5"], "*--alpha must be between 0 and 1*"),
         (["--min-drop", "-1"], "*--min-drop*>= 0*"),
     ],
@@ -125,7 +129,7 @@ def test_circular_eval_of_a_model_that_always_says_a_is_zero(bench):
     res = bench.runpytest("--model", "constant", "-m", "avt", "--circular")
     res.assert_outcomes(failed=8)  # right once in four rotations at most: never circular-correct
     res.stdout.fnmatch_lines(["*level*accuracy*95% CI*circular*", "*1*avt*all*8*2*6*25.0%*0.0%*"])
-    doc = json.loads((bench.path / "reports" / "results_constant_level1.json").read_text(encoding="utf-8"))
+    doc = json.loads((last_run(bench.path) / "results_constant_level1.json").read_text(encoding="utf-8"))
     assert doc["correct"] == 2  # plain accuracy (rotation 0) keeps the original meaning
     assert {r["circular_outcome"] for r in doc["results"]} == {"wrong"}
     rotations = doc["results"][0]["rotations"]
@@ -140,7 +144,7 @@ def test_circular_rotations_are_separate_cached_requests(bench):
     with sqlite3.connect(bench.path / ".vsync_cache" / "responses.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM responses").fetchone()[0] == 2 * 4
     res = bench.runpytest("--model", "constant", "-m", "avt")  # rotation 0 is the plain request
-    doc = json.loads((bench.path / "reports" / "results_constant_level1.json").read_text(encoding="utf-8"))
+    doc = json.loads((last_run(bench.path) / "results_constant_level1.json").read_text(encoding="utf-8"))
     assert all(r["cached"] for r in doc["results"])
     res.assert_outcomes(passed=2)
 

@@ -7,19 +7,14 @@ shipped dataset's. Here two datasets hold different clips under the same name an
 
 from __future__ import annotations
 
-import base64
-import html
-import json
-import os
 import re
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 
-from tests.support import REPO, choice_items, write_dataset
+from tests.support import REPO, choice_items, last_run, report_items, write_dataset
 from vsync_pytest.frame_strip import FrameStrips
-from vsync_pytest.html_render import clip_class
+from vsync_pytest.html_render import media_name
 
 CLIP = "clip_0001.mp4"
 
@@ -45,26 +40,20 @@ def with_clip(root: Path, items: list[dict], clip: bytes) -> Path:
 
 
 def item_blocks(report: Path) -> dict[str, str]:
-    """Test id → its item block, from pytest-html's JSON blob."""
-    blob = re.search(r'data-jsonblob="([^"]*)"', report.read_text(encoding="utf-8")).group(1)
-    data = json.loads(html.unescape(blob))
-    return {t["testId"]: t["extras"][0]["content"] for runs in data["tests"].values() for t in runs}
-
-
-def strip_urls(report: Path) -> dict[str, str]:
-    """CSS class → the image its frame-strip rule shows."""
-    text = report.read_text(encoding="utf-8")
-    return dict(re.findall(r"\.(vs-c[0-9a-f]+)\{width:\d+px;background-image:url\(([^)]*)\)\}", text))
+    """Test id → its item block, from the report's store of item blocks."""
+    return report_items(report.read_text(encoding="utf-8"))
 
 
 def assert_own_clip(bench: pytest.Pytester, report: Path, block: str, clip: Path) -> None:
     clip = clip.resolve()
-    audio = re.search(r"<audio controls preload=none src=([^>]*)>", block).group(1)
-    assert audio == quote(Path(os.path.relpath(clip, report.parent)).as_posix())
-    (css,) = re.findall(r"vs-strip (vs-c[0-9a-f]+)", block)
-    assert css == clip_class(str(clip))
-    jpeg, _ = FrameStrips(bench.path / ".vsync_cache").strip(clip)  # the run's cached strip of this clip
-    assert strip_urls(report)[css] == "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+    name = media_name(str(clip))
+    media = report.with_name(report.stem + "_media")
+    audio = re.search(r"<audio controls preload=none src='([^']*)'>", block).group(1)
+    assert audio == f"{media.name}/{name}.m4a" and (media / f"{name}.m4a").is_file()
+    strip = re.search(r"<img class=vs-strip src='([^']*)'", block).group(1)
+    assert strip == f"{media.name}/{name}.jpg"
+    cached = FrameStrips(bench.path / ".vsync_cache").strip(clip)  # the run's cached strip of this clip
+    assert (media / f"{name}.jpg").read_bytes() == cached.jpeg
 
 
 def test_items_of_two_levels_with_the_same_clip_name_and_ids_each_show_their_own_clip(bench):
@@ -79,13 +68,13 @@ def test_items_of_two_levels_with_the_same_clip_name_and_ids_each_show_their_own
     assert (one / "videos" / CLIP).read_bytes() != (two / "videos" / CLIP).read_bytes()
 
     bench.runpytest("--model", "constant", "-m", "avt", "--vsync-report")
-    report = bench.path / "reports" / "constant.html"
+    report = last_run(bench.path) / "constant.html"
     blocks = item_blocks(report)
     assert len(blocks) == 4
     for test_id, block in blocks.items():
         own = two if "test_level2.py" in test_id else one
         assert_own_clip(bench, report, block, own / "videos" / CLIP)
-    assert len(strip_urls(report)) == 2  # one strip per clip, two clips of one name
+    assert len(list((bench.path / "reports" / "constant_media").glob("*.jpg"))) == 2  # two clips, one name
 
 
 def test_a_dataset_run_runs_that_dataset_and_shows_its_clips(bench):
@@ -104,7 +93,7 @@ def test_a_dataset_run_runs_that_dataset_and_shows_its_clips(bench):
         ]
     )
     assert "vsync: level 1" not in res.stdout.str()
-    report = bench.path / "reports" / "constant.html"
+    report = last_run(bench.path) / "constant.html"
     blocks = item_blocks(report)
     assert sorted(blocks) == [f"tests/test_level2.py::test_item[q00{i}-avt]" for i in (0, 1)]
     for block in blocks.values():

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from tests.support import choice_items, write_dataset
+from tests.support import choice_items, last_run, write_dataset
 from vsync_models.standin import FaultPlan, StandIn
 
 SENTINEL = "sk-SENTINEL-7a3f9e1b2c4d"
@@ -36,9 +36,7 @@ def test_a_sentinel_key_appears_in_no_output_of_a_run(bench, monkeypatch, warm_o
 
     totals = "1 retries over 1 calls; errors: 1 (auth 1)"
     res.stdout.fnmatch_lines([f"*reliability: 6 answers (0 from cache), {totals}*"])
-    assert totals in (bench.path / "reports" / "openai_standin.html").read_text("utf-8"), (
-        "the HTML report too"
-    )
+    assert totals in (last_run(bench.path) / "openai_standin.html").read_text("utf-8"), "the HTML report too"
     output = res.stdout.str() + res.stderr.str()
     assert SENTINEL not in output
     files = [p for p in bench.path.rglob("*") if p.is_file() and p.suffix not in (".py", ".yaml")]

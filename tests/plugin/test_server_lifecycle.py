@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from tests.support import REPO, free_port, live_processes
+from tests.support import REPO, free_port, last_run, live_processes
 
 
 @pytest.fixture
@@ -42,10 +42,10 @@ def test_one_server_for_all_workers_and_stopped_at_the_end(echo_config):
     outcomes = res.parseoutcomes()
     assert outcomes.get("errors", 0) == 0, res.stdout.str()[-3000:]
     assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 8
-    log = (bench.path / "reports" / "server_qwen2_5_omni.log").read_text(encoding="utf-8")
+    log = (last_run(bench.path) / "server_qwen2_5_omni.log").read_text(encoding="utf-8")
     assert sum(line.startswith("$ ") for line in log.splitlines()) == 1, "exactly one server start"
     assert not live_processes(model_path, "vsync_models.serve"), "the server outlived the run"
-    doc = json.loads((bench.path / "reports" / "results_qwen2_5_omni_level1_at.json").read_text("utf-8"))
+    doc = json.loads((last_run(bench.path) / "results_qwen2_5_omni_level1_at.json").read_text("utf-8"))
     assert all(r["usage"] and r["usage"].get("audio_tokens") for r in doc["results"]), "audio reached it"
 
 
@@ -59,7 +59,7 @@ def test_a_healthy_server_is_reused_and_left_running(echo_config):
     try:
         res = bench.runpytest_subprocess("--model", "qwen2_5_omni", "-m", "at", "-k", "q000", "--tb=no")
         assert res.parseoutcomes().get("errors", 0) == 0
-        assert not (bench.path / "reports" / "server_qwen2_5_omni.log").exists(), "no second server"
+        assert not (last_run(bench.path) / "server_qwen2_5_omni.log").exists(), "no second server"
         assert live_processes(model_path, "vsync_models.serve"), "ours was left running"
     finally:
         stop_server(server)
@@ -85,9 +85,9 @@ def test_audio_canary_is_reported_and_require_audio_stops_a_deaf_server(echo_con
             "audio sent as the video's own soundtrack, interleaved with its frames (use_audio_in_video)"
         ]
     )
-    record = json.loads((bench.path / "reports" / "audio_canary_qwen2_5_omni.json").read_text("utf-8"))
+    record = json.loads((last_run(bench.path) / "audio_canary_qwen2_5_omni.json").read_text("utf-8"))
     assert record["status"] == "passed" and record["engine"] == "transformers"
-    html = (bench.path / "reports" / "qwen2_5_omni.html").read_text("utf-8")
+    html = (last_run(bench.path) / "qwen2_5_omni.html").read_text("utf-8")
     assert "audio canary" in html and "passed (prompt tokens with audio" in html, "in the HTML report's facts"
     env = (bench.path / "allure" / "environment.properties").read_text("utf-8").splitlines()
     assert any(line.startswith("audio_canary = passed (prompt tokens with audio") for line in env)
@@ -139,7 +139,7 @@ def test_a_server_that_dies_mid_run_stops_the_run_with_one_message(echo_config, 
     ]
     assert len(naming) == errors + 1, "the errors and the stop line; nothing per item"
     assert not live_processes(model_path, "vsync_models.serve")
-    doc = json.loads((bench.path / "reports" / "results_qwen2_5_omni_level1_at.json").read_text("utf-8"))
+    doc = json.loads((last_run(bench.path) / "results_qwen2_5_omni_level1_at.json").read_text("utf-8"))
     assert len(doc["results"]) < 8, "the items not run are missing, not scored"
 
 
@@ -158,10 +158,10 @@ def test_gpu_groups_start_one_replica_each_and_both_answer(echo_config):
     )
     outcomes = res.parseoutcomes()
     assert outcomes.get("errors", 0) == 0, res.stdout.str()[-3000:]
-    logs = [(bench.path / "reports" / f"server_qwen2_5_omni_{i}.log").read_text("utf-8") for i in (0, 1)]
+    logs = [(last_run(bench.path) / f"server_qwen2_5_omni_{i}.log").read_text("utf-8") for i in (0, 1)]
     assert all(sum(line.startswith("$ ") for line in log.splitlines()) == 1 for log in logs)
     assert not live_processes(model_path, "vsync_models.serve"), "a replica outlived the run"
-    doc = json.loads((bench.path / "reports" / "results_qwen2_5_omni_level1_at.json").read_text("utf-8"))
+    doc = json.loads((last_run(bench.path) / "results_qwen2_5_omni_level1_at.json").read_text("utf-8"))
     # An item a worker stole while its request was in flight is answered from the cache (no replica).
     answered_by = {r["replica"] for r in doc["results"] if not r["cached"]}
     assert len(answered_by) == 2, "both replicas answered"

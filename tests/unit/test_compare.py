@@ -7,6 +7,7 @@ from datetime import datetime
 
 import pytest
 
+from tests.support import choice_record as rec
 from vsync_models.__main__ import main
 from vsync_models.record import Record
 from vsync_models.report.compare import (
@@ -21,23 +22,6 @@ from vsync_models.report.compare import (
 from vsync_models.report.results import write_results
 
 INFO = RunInfo(model="m", config_hash="c0ffee", dataset="d.json", dataset_hash="da7a")
-
-
-def rec(i: int, outcome: str, modality: str = "avt", **extra) -> Record:
-    return Record.from_json(
-        {
-            "id": f"q{i:03d}",
-            "level": 1,
-            "modality": modality,
-            "task": "who_said",
-            "video_path": f"c{i}.mp4",
-            "correct_answer": "A",
-            "prediction": {"correct": "A", "wrong": "B"}.get(outcome),
-            "is_correct": outcome == "correct",
-            "outcome": outcome,
-            **extra,
-        }
-    )
 
 
 def degraded(n: int = 200, lost: int = 10, gained: int = 0) -> tuple[list[Record], list[Record]]:
@@ -163,12 +147,14 @@ def test_cli_prints_the_table_and_gates(tmp_path, capsys):
     assert main(["compare", str(a), str(b)]) == 0
     out = capsys.readouterr().out
     assert "REGRESSION" in out and "changed items (10):" in out
-    assert main(["compare", str(a), str(b), "--fail-on-regression"]) == 1
+    assert main(["compare", str(a), str(b), "--fail-on-regression"]) == 12  # as the pytest gate
     assert main(["compare", str(a), str(b), "--fail-on-regression", "--min-drop", "6"]) == 0
     capsys.readouterr()
     assert main(["compare", str(a), str(b), "--limit", "3"]) == 0
-    assert "… 7 more changed items" in capsys.readouterr().out
-    assert main(["compare", str(a), str(tmp_path / "nope.json")]) == 2
+    out = capsys.readouterr().out
+    assert "… 7 more changed items (--limit N shows more)" in out and "run compare" not in out
+    assert "python -m vsync_models compare" not in out
+    assert main(["compare", str(a), str(tmp_path / "nope.json")]) == 4  # a usage error, as in pytest
     assert "cannot read" in capsys.readouterr().err
 
 

@@ -14,6 +14,7 @@ import shutil
 import pytest
 
 from tests.standins.tiny_omni import make_clip
+from tests.support import last_run
 from vsync_models.data.dataset import load_level1
 from vsync_models.errors import DatasetError
 from vsync_models.serve.launch import probe_health
@@ -75,7 +76,7 @@ def test_broken_media_are_per_item_errors_and_the_run_goes_on(hostile, monkeypat
         # (imported at the top, before any in-process run: pytester unloads modules a run imported)
         assert probe_health(server.url) is not None, "the harness reuses the stand-in as a running server"
         res = hostile.runpytest("--model", "qwen2_5_omni", "--modality", modality, "--tb=line")
-    doc = json.loads((hostile.path / "reports" / f"results_qwen2_5_omni_level1_{modality}.json").read_text())
+    doc = json.loads((last_run(hostile.path) / f"results_qwen2_5_omni_level1_{modality}.json").read_text())
     by_id = {r["id"]: r for r in doc["results"]}
     assert set(by_id) == set(CLIPS), "every item has a record"
     expected = {name: why for name, (_, why) in CLIPS.items() if not (modality == "vt" and name == "silent")}

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.support import REPO, choice_items, write_dataset
+from tests.support import REPO, choice_items, last_run, write_dataset
 
 SHIPPED = REPO / "data" / "level_1" / "videos"
 
@@ -49,6 +49,6 @@ def test_broken_clips_error_per_item_and_the_rest_is_scored(
             "*model could not answer q002-vt: MediaError*clip2.mp4*",
         ]
     )
-    doc = json.loads((broken_set.path / "reports" / "results_openai_m_level1_vt.json").read_text("utf-8"))
+    doc = json.loads((last_run(broken_set.path) / "results_openai_m_level1_vt.json").read_text("utf-8"))
     assert (doc["correct"], doc["total"], doc["errors"]) == (2, 2, 4)
     assert all("clip" in r["error"] for r in doc["results"] if r["outcome"] == "error")

@@ -456,7 +456,9 @@ def test_registry_serves_qwen_with_vllm_sending_audio_as_its_own_wav_stream(tmp_
 
 
 def test_registry_refuses_unknown_engines_and_engines_for_other_models(tmp_path):
-    with pytest.raises(ConfigError, match="engine must be one of transformers, vllm, got 'sglang'"):
+    with pytest.raises(
+        ConfigError, match=r"models\.qwen3_omni\.engine = 'sglang': must be 'transformers' or 'vllm'"
+    ):
         build_model("qwen3_omni", config(tmp_path, "models:\n  qwen3_omni: {engine: sglang}\n"))
     with pytest.raises(ConfigError, match="--engine applies to the local omni models"):
         build_model("gpt4o", config(tmp_path, ""), engine="vllm")

@@ -11,18 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, choice_items, write_dataset
+from tests.support import REPO, choice_items, last_run, report_items, write_dataset
 from vsync_models.record import Record
 from vsync_models.report.compare import RunInfo
 from vsync_models.report.gates import Count, CoverageRow
 from vsync_models.report.stats import summarize
 from vsync_pytest.frame_strip import FrameStrips
 from vsync_pytest.html_render import (
+    ClipMedia,
     bar_chart_svg,
-    clip_class,
     item_html,
+    items_script,
+    media_name,
     split_thinking,
-    strip_styles,
     summary_html,
 )
 
@@ -106,8 +107,8 @@ def test_vsync_report_writes_summary_and_items_under_xdist(bench):
     use_answer(bench, THINKING)
     real_clips(bench)
     res = bench.runpytest_subprocess("--model", "constant", "--vsync-report", "-n", "2", "-p", "xdist")
-    report = bench.path / "reports" / "constant.html"
-    res.stdout.fnmatch_lines(["*Generated html report*reports/constant.html*"])
+    report = last_run(bench.path) / "constant.html"
+    res.stdout.fnmatch_lines(["*Generated html report*reports/constant/*/constant.html*"])
     table, data, text = parse_report(report)
 
     assert "V-SYNC results: constant" in text and "config hash" in text and "<code>" in text
@@ -118,30 +119,54 @@ def test_vsync_report_writes_summary_and_items_under_xdist(bench):
     assert avt["95% CI (Wilson)"] == "15.0–85.0" and avt["errors"] == "0 (0.0%)"
     assert len(table.gains) == 1 and "level 1: +0.0 points" in table.gains[0]
     assert "<svg" in text and "id='vsync-chart'" in text
-    assert text.count("data:image/jpeg;base64,") == 3  # one strip per clip, however many rows use it
+    media = bench.path / "reports" / "constant_media"
+    assert len(list(media.glob("*.jpg"))) == 3  # one strip per clip, however many rows use it
+    assert len(list(media.glob("*.m4a"))) == 3  # and its audio track
+    assert "data:image/jpeg;base64," not in text  # no image inline in the page
 
     tests = [t for runs in data["tests"].values() for t in runs]
     assert len(tests) == 12
     row = next(t for t in tests if t["testId"].endswith("test_item[q001-vt]"))
     assert (row["result"], row["vsexpected"], row["vsanswer"]) == ("Failed", "B", "A")
-    block = row["extras"][0]["content"]
+    assert row["extras"] == [] and row["log"] == "", "nothing of ours in the rows; no repeated exchange"
+    block = report_items(text)[row["testId"]]
     assert "Which character said sentence 1?" in block and "B. the blue square" in block
+    assert "<ol" not in block, "the options carry their letters: a numbered list would show A. A."
     assert "expected <b>B</b>; extracted <b>A</b>" in block and "class=vs-bad>wrong<" in block
     assert "<details><summary>thinking (" in block and "<pre>Answer: A</pre>" in block
     clip1 = (bench.path / "data" / "level_1" / "videos" / "clip1.mp4").resolve()
-    assert f"vs-strip {clip_class(str(clip1))}" in block
-    assert "<audio controls preload=none src=../data/level_1/videos/clip1.mp4>" in block
+    name = media_name(str(clip1))
+    assert f"src='constant_media/{name}.jpg' width=970 height=120 loading=lazy" in block
+    assert f"<audio controls preload=none src='constant_media/{name}.m4a'>" in block
+    assert (media / f"{name}.m4a").stat().st_size > 1000
+    assert list(data["environment"])[:2] == ["V-SYNC model", "model fingerprint"], "the run's facts first"
+    assert "Python" in data["environment"] and "Plugins" in data["environment"], "generic rows after"
+    assert data["renderCollapsed"] == ["all"]
 
 
-def test_explicit_html_path_and_linked_thumbnails(bench):
+def test_ids_and_responses_are_escaped_in_the_page(bench):
+    items = choice_items(2, answers="AB", task="who_said")
+    items[0]["id"] = "x1<img src=x onerror=alert(1)>"
+    write_dataset(bench.path / "data" / "level_1", items)
+    use_answer(bench, "</script><script>alert(2)</script> A")
+    bench.runpytest("--model", "constant", "-m", "avt", "--vsync-report")
+    _, data, text = parse_report(bench.path / "reports" / "constant.html")
+    cells = [t["resultsTableRow"][1] for runs in data["tests"].values() for t in runs]
+    hostile = "tests/test_level1.py::test_item[x1&lt;img src=x onerror=alert(1)&gt;-avt]"
+    assert f'<td class="col-testId">{hostile}</td>' in cells
+    assert "<script>alert(2)" not in text and "</script><script>alert" not in text
+    assert len(report_items(text)) == 2
+
+
+def test_explicit_html_path_and_media_beside_it(bench):
     real_clips(bench, 2)
     bench.runpytest("--model", "random", "-m", "avt", "--html", "out/r.html")
     table, data, text = parse_report(bench.path / "out" / "r.html")
     assert [(r["data-modality"], r["data-task"]) for r in table.rows] == [("avt", "all")]
     assert len(data["tests"]) == 2
-    assert "data:image/jpeg" not in text  # not self-contained: the strips are files beside it
-    strips = list((bench.path / "out" / "assets" / "vsync").glob("*.jpg"))
-    assert len(strips) == 2 and all(s.stat().st_size < 4000 for s in strips)
+    strips = list((bench.path / "out" / "r_media").glob("*.jpg"))
+    assert len(strips) == 2 and all(s.stat().st_size < 80_000 for s in strips)
+    assert all("src='r_media/" in block for block in report_items(text).values())
     assert "Synchrony gain needs all three modalities" in text
 
 
@@ -175,13 +200,18 @@ def test_item_block_escapes_and_stays_small():
         "video_path": "v.mp4",
         "error": None,
     }
-    block = item_html(Record.from_json(fields), audio_src="v.mp4")
+    media = ClipMedia(strip="r_media/clip-0123456789ab.jpg", strip_size=(1940, 240), audio="r_media/x.m4a")
+    block = item_html(Record.from_json(fields), media)
     assert "<script>" not in block and "&lt;b&gt;hi&lt;/b&gt;" in block
     assert "extracted <b>-</b>" in block and "6000 more characters" in block
     fields["raw_response"] = "B"
-    assert (
-        len(item_html(Record.from_json(fields), audio_src="../videos/clip_0001.mp4")) < 800
-    )  # x 1,000 items: < 1 MB
+    assert len(item_html(Record.from_json(fields), media)) < 800  # x 10,000 rows: < 8 MB
+
+
+def test_the_store_cannot_be_closed_by_its_text():
+    page = items_script({"a</script>": "<b>x</b></script><script>alert(1)</script>"})
+    assert page.count("</script>") == 2  # the store's and the script's own, nothing from the data
+    assert report_items(page) == {"a</script>": "<b>x</b></script><script>alert(1)</script>"}
 
 
 def test_chart_is_well_formed_svg_with_one_bar_per_group():
@@ -207,17 +237,16 @@ def test_chart_is_well_formed_svg_with_one_bar_per_group():
     assert "chance" in svg
 
 
-def test_frame_strips_are_tiny_cached_and_absent_for_broken_clips(tmp_path):
+def test_frame_strips_are_readable_cached_and_absent_for_broken_clips(tmp_path):
     clip = sorted((REPO / "data" / "level_1" / "videos").glob("*.mp4"))[0]
-    jpeg, width = FrameStrips(tmp_path).strip(clip)
-    assert jpeg[:2] == b"\xff\xd8" and len(jpeg) < 3000 and width > 0
+    strip = FrameStrips(tmp_path).strip(clip)
+    assert strip.jpeg[:2] == b"\xff\xd8" and len(strip.jpeg) < 80_000
+    assert (strip.width, strip.height) == (6 * 320 + 5 * 4, 240)  # six frames, shown at 160 px each
     assert len(list((tmp_path / "thumbs").glob("*.jpg"))) == 1
-    assert FrameStrips(tmp_path).strip(clip) == (jpeg, width)  # read back from disk
+    assert FrameStrips(tmp_path).strip(clip) == strip  # read back from disk
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"not a video")
     assert FrameStrips(tmp_path).strip(broken) is None
-    css = strip_styles({"a.mp4": (jpeg, width), "b.mp4": ("assets/b.jpg", 10)})
-    assert css.count("background-image") == 2 and "url(assets/b.jpg)" in css
 
 
 def test_coverage_is_a_table_with_a_row_per_level_and_modality_and_partial_rows_marked():
@@ -251,3 +280,23 @@ def test_coverage_is_a_table_with_a_row_per_level_and_modality_and_partial_rows_
     )
     assert table.rows[2]["coverage"] == "100.0%"
     assert summary_html(info, summarize([], n_boot=10)).count("vsync-coverage") == 0  # no gates, no table
+
+
+def test_environment_names_the_model_its_checkpoint_hashes_seeds_and_versions():
+    from vsync_models.report.environment import run_environment
+
+    info = RunInfo(
+        model="qwen", config_hash="c0ffee", dataset="data/level_1/dataset.json", dataset_hash="d00d"
+    )
+    served = {
+        "adapter": "omni_server",
+        "seed": 7,
+        "server": {"model": "qwen-omni", "checkpoint": "Qwen/x@abc"},
+    }
+    rows = dict(run_environment(info, served))
+    assert list(rows)[:3] == ["V-SYNC model", "model id", "checkpoint"]
+    assert (rows["model id"], rows["checkpoint"], rows["model seed"]) == ("qwen-omni", "Qwen/x@abc", "7")
+    assert (rows["config hash"], rows["dataset hash"]) == ("c0ffee", "d00d")
+    assert rows["versions"].startswith("Python ") and "vsync-bench " in rows["versions"]
+    api = dict(run_environment(info, {"adapter": "openai_compat", "model_name": "gpt-4o"}))
+    assert api["model id"] == "gpt-4o" and "checkpoint" not in api and api["model seed"] == "not set"

@@ -8,6 +8,7 @@ import pytest
 from vsync_models.record import Record
 from vsync_models.report.stats import (
     Tally,
+    chance_of,
     clustered_interval,
     mcnemar,
     paired_bootstrap,
@@ -172,9 +173,39 @@ def test_summarize_groups_ci_tasks_and_circular():
     assert keys == [(1, "avt", "all"), (1, "avt", "when"), (1, "avt", "who_said"), (1, "vt", "all")]
     avt = summary.groups[0]
     assert (avt.tally.correct, avt.tally.scored, avt.tally.error) == (2, 3, 1)
-    assert avt.circular.correct == 1 and avt.chance == pytest.approx(0.25)
+    assert avt.circular.correct == 1 and avt.chance.value == pytest.approx(0.25)
     assert avt.wilson == wilson_interval(2, 3) and avt.clustered.clusters == 2
     assert summary.circular and summary.gains == []
+
+
+def test_chance_comes_from_the_answer_types_and_a_mixed_row_is_weighted():
+    def item(i: int, answer_type: str, options: int = 0) -> Record:
+        letters = "ABCD"[:options]
+        return Record.from_json(
+            {
+                "id": f"l3-{i}",
+                "level": 3,
+                "modality": "avt",
+                "task": "speak_now" if answer_type == "yesno" else "speak_when",
+                "answer_type": answer_type,
+                "options": [f"{x}. option" for x in letters],
+                "outcome": "wrong",
+            }
+        )
+
+    yes_no = [item(i, "yesno") for i in range(96)]
+    three_way = [item(100 + i, "choice", 3) for i in range(24)]
+    groups = {g.task: g.chance for g in summarize(yes_no + three_way, n_boot=10).groups}
+    assert groups["speak_now"].value == 0.5 and not groups["speak_now"].mixed
+    assert groups["speak_when"].value == pytest.approx(1 / 3)
+    mixed = groups["all"]
+    assert mixed.value == pytest.approx((96 * 0.5 + 24 / 3) / 120)  # 46.7%, not the 33% of its choices
+    assert mixed.mixed and mixed.describe() == "46.7% (weighted: 24 choice of 3 at 33.3%, 96 yes/no at 50.0%)"
+    times = [item(200 + i, "interval") for i in range(3)]
+    assert chance_of(times) is None
+    partly = chance_of([*times, three_way[0]])
+    assert partly.value == pytest.approx(1 / 3) and partly.without == 3
+    assert partly.describe() == "33.3% (3 time answers have none)"
 
 
 def test_tally_by_counts_another_outcome_field():

@@ -118,6 +118,5 @@ def test_html_item_shows_the_time_answer_and_its_iou() -> None:
             raw_response="from 1 s to 3 s",
             outcome="correct",
         ),
-        strip=False,
     )
     assert "expected <b>1-2.8 s</b>" in html and "[1.0, 3.0]" in html and "IoU 0.90" in html

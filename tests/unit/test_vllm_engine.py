@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, free_port, live_processes
+from tests.support import REPO, free_port, last_run, live_processes
 from vsync_models.serve.launch import ServerStartError, stop_server, wait_until_ready
 from vsync_models.serve.vllm_engine import VllmSettings, probe_models, start_vllm, vllm_command
 
@@ -113,16 +113,16 @@ def test_run_starts_vllm_once_with_tensor_parallel_over_gpu_ids_sends_audio_apar
     res.stdout.fnmatch_lines(
         ["audio canary: passed (*); audio sent as a separate WAV audio_url stream beside the video_url*"]
     )
-    canary = json.loads((bench.path / "reports" / "audio_canary_qwen3_omni.json").read_text("utf-8"))
+    canary = json.loads((last_run(bench.path) / "audio_canary_qwen3_omni.json").read_text("utf-8"))
     assert canary["engine"] == "vllm" and "separate WAV audio_url" in canary["audio_feed"]
-    doc = json.loads((bench.path / "reports" / "results_qwen3_omni_level1.json").read_text("utf-8"))
+    doc = json.loads((last_run(bench.path) / "results_qwen3_omni_level1.json").read_text("utf-8"))
     for item in doc["results"]:  # the stand-in echoes what reached it
         seen = json.loads(item["raw_response"])
         assert [m["kind"] for m in seen["media"]] == ["video", "audio"]
         assert seen["media"][1]["streams"] == ["audio"] and seen["use_audio_in_video"] is False
         assert seen["video"]["max_frames"] == 4, "frame sampling reached vLLM's video loader"
     assert "$ " + " ".join([sys.executable, str(FAKE_VLLM), "serve", model_path]) in (
-        bench.path / "reports" / "server_qwen3_omni.log"
+        last_run(bench.path) / "server_qwen3_omni.log"
     ).read_text("utf-8")
     assert not live_processes(model_path, "fake_vllm.py"), "vllm serve outlived the run"
 
@@ -139,7 +139,7 @@ def test_a_healthy_vllm_is_reused_and_interleaving_it_ignores_is_caught_by_the_c
         )
         assert res.parseoutcomes().get("errors", 0) == 0, res.stdout.str()[-3000:]
         res.stdout.fnmatch_lines(["audio canary: passed*"])
-        assert len(records(record)) == 1 and not (bench.path / "reports" / "server_qwen3_omni.log").exists()
+        assert len(records(record)) == 1 and not (last_run(bench.path) / "server_qwen3_omni.log").exists()
 
         # Asking vLLM to interleave (audio_mode: in_video) sends no audio at all: vllm serve drops
         # use_audio_in_video, so the prompt with audio is no longer than the one without.

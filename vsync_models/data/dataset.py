@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -23,6 +24,7 @@ from vsync_models.types import ANSWER_TYPES, Item
 
 __all__ = [
     "LEVEL_ANSWER_TYPES",
+    "LIMIT_SEED",
     "Dataset",
     "asks_times",
     "load_dataset",
@@ -64,6 +66,8 @@ more than any field needs, and little enough that nothing later (the cache key, 
 reports) can run out of stack on it."""
 _MAX_DIGITS = 64
 """The longest integer a dataset may hold; a longer id is written as text."""
+LIMIT_SEED = 0
+"""The seed of :meth:`Dataset.limited` (``--limit``), stated in the header and the results files."""
 _DURATION_SLACK_S = 0.05
 """A truth may end this far past the stated duration (frame rounding of the last frame)."""
 
@@ -76,6 +80,8 @@ class Dataset:
     path: Path
     video_dir: Path
     level: int = 1
+    selected_from: int | None = None
+    """When this is a ``--limit`` selection (:meth:`limited`): how many items the file holds."""
 
     def __iter__(self) -> Iterator[Item]:
         return iter(self.items)
@@ -86,6 +92,41 @@ class Dataset:
     @property
     def tasks(self) -> list[str]:
         return sorted({it.task for it in self.items if it.task})
+
+    def limited(self, n: int, seed: int = LIMIT_SEED) -> Dataset:
+        """At most ``n`` items, spread over the tasks: a stratified, seeded choice, in file order.
+
+        Each task gets an equal share (what a small task cannot fill goes to the others; the
+        remainder goes to tasks in a seeded order); inside a task the items are a seeded sample.
+        The same ``n`` and ``seed`` choose the same items in every process (xdist workers
+        collect independently), and a larger ``n`` never drops an item a smaller one chose
+        when every task can fill its share.
+        """
+        if n < 1:
+            raise ValueError(f"--limit must be at least 1, got {n}")
+        if n >= len(self.items):
+            return self
+        by_task: dict[str, list[Item]] = {}
+        for item in self.items:
+            by_task.setdefault(item.task or "", []).append(item)
+        rng = random.Random(f"{seed}:{self.level}")
+        order = sorted(by_task)
+        rng.shuffle(order)  # which tasks get the remainder
+        quota = dict.fromkeys(order, 0)
+        left = n
+        while left:
+            open_tasks = [t for t in order if quota[t] < len(by_task[t])]
+            share, extra = divmod(left, len(open_tasks))
+            for i, task in enumerate(open_tasks):
+                take = min(share + (i < extra), len(by_task[task]) - quota[task])
+                quota[task] += take
+                left -= take
+        chosen: set[int] = set()
+        for task, items in by_task.items():
+            picks = random.Random(f"{seed}:{self.level}:{task}").sample(range(len(items)), len(items))
+            chosen.update(items[i].index for i in picks[: quota[task]])
+        kept = tuple(item for item in self.items if item.index in chosen)
+        return replace(self, items=kept, selected_from=len(self.items))
 
 
 def asks_times(level: int) -> bool:

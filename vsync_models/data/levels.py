@@ -29,7 +29,15 @@ from vsync_models.data.prompts import PromptSettings, prompt_settings
 from vsync_models.scoring.score import DEFAULT_IOU_THRESHOLD, DEFAULT_TOLERANCE_S, ScoringSettings
 from vsync_models.types import Item
 
-__all__ = ["LATE_FUSION_LEAKS", "LEVELS", "Level", "load_levels", "make_level", "scoring_settings"]
+__all__ = [
+    "LATE_FUSION_LEAKS",
+    "LEVELS",
+    "Level",
+    "guess_chance",
+    "load_levels",
+    "make_level",
+    "scoring_settings",
+]
 
 LEVELS = tuple(LEVEL_ANSWER_TYPES)
 """Every level V-SYNC knows, in run order."""
@@ -53,6 +61,20 @@ LATE_FUSION_LEAKS: dict[tuple[int, str], str] = {
 transcript (late fusion, what the OpenAI-compatible path gives in ``avt``) answer it. Measured by
 ``python -m vsync_models.synth oracles`` on the shipped V-SYNC-Synth sets; a report marks these
 task rows, and their synchrony gain measures the transcript's absence in ``vt``, not binding."""
+
+
+def guess_chance(answer_type: str | None, n_options: int) -> float | None:
+    """How often a uniform guess answers one item right, from what the item asks.
+
+    ``choice`` (``None``: level 1's plain multiple choice): one of ``n_options``; ``yesno``: one of
+    two. Time answers (``instant``, ``interval``) have no chance level: a guessed time passes or
+    not depending on the clip's length and the tolerance, so ``None``.
+    """
+    if answer_type in (None, "choice"):
+        return 1 / n_options if n_options > 0 else None
+    if answer_type == "yesno":
+        return 0.5
+    return None
 
 
 @dataclass(frozen=True)

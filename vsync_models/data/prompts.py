@@ -68,7 +68,7 @@ def prompt_settings(config: Config, level: int, model_name: str) -> PromptSettin
     a multiple-choice level keeps the original's texts (``prompts.answer_format``).
     """
     lvl = config.level(level)
-    model_user = config.models.get(model_name, {}).get("user_prompt")
+    model_user = config.own_settings(model_name).get("user_prompt")
     user = next((p for p in (model_user, lvl.user_prompt) if isinstance(p, str)), DEFAULT_USER_PROMPT)
     if asks_times(level):
         system, typed = TIMED_SYSTEM_PROMPT, {} if lvl.answer_format else dict(TIMED_ANSWER_FORMATS)

@@ -1,8 +1,7 @@
 """``--model NAME`` → a ready :class:`~vsync_models.models.base.Model`.
 
 Names resolve in this order: the built-in baselines, ``openai:<model-name>`` for any
-OpenAI-compatible endpoint, ``omni:<served-name>`` for any OpenAI-compatible omni server that takes
-the clip as ``video_url`` and ``audio_url`` parts (a vLLM serving any checkpoint), the original's API names (``gpt4o``; ``gemini_2_5_flash`` and
+OpenAI-compatible endpoint, the original's API names (``gpt4o``; ``gemini_2_5_flash`` and
 ``gemini_2_5_pro`` through Google's native client, which sends the video file so Gemini hears
 its audio), the local omni models served by ``python -m vsync_models.serve`` (``qwen2_5_omni``,
 ``qwen3_omni``, ``qwen3_omni_thinking`` and the tiny test checkpoints), then the
@@ -12,21 +11,38 @@ optional dependency only matters for the model that needs it.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from vsync_models.config import Config
 from vsync_models.errors import ConfigError
 from vsync_models.models.base import Model
 from vsync_models.models.retry import RefusalBudget, RetryPolicy
+from vsync_models.models.settings import (
+    AVSyncSettings,
+    ConstantSettings,
+    GeminiSettings,
+    ModelSettings,
+    OpenAISettings,
+    RandomSettings,
+    ResolvedSettings,
+    ServedSettings,
+    resolve_settings,
+)
 from vsync_models.types import Sampling
 
-__all__ = ["DEFAULT_MODEL", "build_model", "known_models"]
+__all__ = ["DEFAULT_MODEL", "ModelInfo", "build_model", "describe_models", "known_models", "model_settings"]
 
 DEFAULT_MODEL = "av_sync"
 """The embedded default: numpy and PyAV only, no weights, no downloads, answers from the real media."""
 
-_BUILTINS = ("random", "constant", "av_sync")
+_BASELINE_SETTINGS: dict[str, type[ModelSettings]] = {
+    "random": RandomSettings,
+    "constant": ConstantSettings,
+    "av_sync": AVSyncSettings,
+}
+_BUILTINS = tuple(_BASELINE_SETTINGS)
 _BASE_URL_ENV = ("OPENAI_BASE_URL", "OPENAI_API_BASE")
 _OPENAI_PREFIX = "openai:"
 _OMNI_PREFIX = "omni:"
@@ -79,32 +95,19 @@ def known_models(config: Config) -> list[str]:
     ]
 
 
-def _float(settings: dict[str, Any], key: str, default: float | None) -> float | None:
-    value = settings.get(key, default)
-    return None if value is None else float(value)
-
-
-def _flag(settings: dict[str, Any], key: str, where: str) -> bool:
-    """A yes/no setting (``send_audio``), off when absent; anything but a boolean is refused."""
-    value = settings.get(key, False)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{where}.{key} must be true or false, got {value!r}")
-    return value
-
-
-def _replicated(settings: dict[str, Any], build: Any) -> Model | None:
+def _replicated(settings: ModelSettings, build: Callable[[Any], Model]) -> Model | None:
     """``server_url: [url, ...]``: one adapter per replica behind a ReplicaSet (else ``None``)."""
-    urls = settings.get("server_url")
-    if not isinstance(urls, (list, tuple)):
+    urls = getattr(settings, "server_url", None)
+    if not isinstance(urls, list):
         return None
     if not urls:
         raise ConfigError("server_url: an empty list names no replica")
     from vsync_models.models.replicas import ReplicaSet
 
-    return ReplicaSet([build({**settings, "server_url": str(u)}) for u in urls], [str(u) for u in urls])
+    return ReplicaSet([build(settings.model_copy(update={"server_url": u})) for u in urls], list(urls))
 
 
-def _openai_model(name: str, model_id: str, settings: dict[str, Any], config: Config, api: str) -> Model:
+def _openai_model(name: str, model_id: str, settings: OpenAISettings, config: Config, api: str) -> Model:
     from vsync_models.models.openai_compat import OpenAICompatModel, resolve_openai_settings
 
     # A list of replicas names its endpoints itself: the environment's base URL must not replace them.
@@ -120,22 +123,21 @@ def _openai_model(name: str, model_id: str, settings: dict[str, Any], config: Co
         # OPENAI_BASE_URL names the OpenAI endpoint; it must not redirect another provider's.
         env.pop("OPENAI_BASE_URL", None)
         env.pop("OPENAI_API_BASE", None)
-    base_url, api_key = resolve_openai_settings(
-        settings.get("server_url") or api_section.get("base_url"), env
-    )
+    assert not isinstance(settings.server_url, list)
+    base_url, api_key = resolve_openai_settings(settings.server_url or api_section.get("base_url"), env)
     runtime = config.runtime
     return OpenAICompatModel(
         name=name,
-        model_name=str(settings.get("model_name", model_id)),
+        model_name=settings.model_name or model_id,
         base_url=base_url,
         api_key=api_key or None,
-        temperature=_float(settings, "temperature", 0.0) or 0.0,
-        top_p=_float(settings, "top_p", None),
-        max_tokens=int(settings.get("max_tokens", 64)),
-        frame_interval_s=float(settings.get("frame_interval_sec", runtime.frame_interval_sec)),
-        max_frames=int(settings.get("num_video_frames", runtime.max_frames)),
-        timeout_s=float(settings.get("timeout_s", 120)),
-        send_audio=_flag(settings, "send_audio", f"models.{model_id}"),
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+        max_tokens=settings.max_tokens or 64,
+        frame_interval_s=settings.frame_interval_sec or runtime.frame_interval_sec,
+        max_frames=settings.num_video_frames or runtime.max_frames,
+        timeout_s=settings.timeout_s or 120.0,
+        send_audio=settings.send_audio,
         retry=retry_policy(config),
         max_response_bytes=response_limit(config),
         refusals=RefusalBudget(runtime.max_refused_connections),
@@ -145,11 +147,9 @@ def _openai_model(name: str, model_id: str, settings: dict[str, Any], config: Co
 def retry_policy(config: Config) -> RetryPolicy:
     """``runtime.max_retries`` (the original's key) with our backoff keys."""
     runtime = config.runtime
-    policy = RetryPolicy(
+    return RetryPolicy(
         max_retries=runtime.max_retries, base_s=runtime.retry_base_sec, cap_s=runtime.retry_cap_sec
     )
-    cap = runtime.retry_after_cap_sec
-    return policy if cap is None else replace(policy, max_wait_s=cap)
 
 
 def response_limit(config: Config) -> int:
@@ -161,49 +161,80 @@ ENGINES = ("transformers", "vllm")
 """How a local omni model is served: our server (transformers), or ``vllm serve``."""
 
 
+def _settings_of(name: str, config: Config) -> tuple[type[ModelSettings], str]:
+    """Which settings class model ``name`` reads, and the ``models.<key>`` section they come from."""
+    if name in _BASELINE_SETTINGS:
+        return _BASELINE_SETTINGS[name], name
+    if name.startswith(_OPENAI_PREFIX):
+        return OpenAISettings, name[len(_OPENAI_PREFIX) :]
+    if name.startswith(_OMNI_PREFIX):
+        return ServedSettings, name[len(_OMNI_PREFIX) :]
+    provider = config.model_settings(name).get("provider")
+    if name in _API_MODELS or provider in ("openai", "gemini"):
+        api = _API_MODELS.get(name, (provider, name))[0]
+        native = api == "gemini" and _gemini_client(config.model_settings(name), config) == "native"
+        return (GeminiSettings if native else OpenAISettings), name
+    if name in _SERVED_MODELS or name in _TINY_MODELS:
+        return ServedSettings, name
+    return ModelSettings, name
+
+
+def model_settings(name: str, config: Config, engine: str | None = None) -> ResolvedSettings:
+    """The typed settings model ``name`` is built from: ``models.defaults`` < ``models.<name>`` <
+    ``--model-arg`` (< ``engine``, ``--engine``); a :class:`ConfigError` naming a bad key and value."""
+    cls, key = _settings_of(name, config)
+    args = dict(config.model_args)
+    if engine is not None:
+        if cls is not ServedSettings:
+            raise ConfigError(
+                f"--engine applies to the local omni models ({', '.join(_SERVED_MODELS)}), not {name!r}"
+            )
+        args["engine"] = engine
+    return resolve_settings(key, cls, config.model_defaults, config.models.get(key, {}), args)
+
+
 def build_model(name: str, config: Config, engine: str | None = None) -> Model:
     """Resolve ``name``; raise :class:`ConfigError` listing the known names when it is unknown.
 
     ``engine`` (``--engine``) overrides ``models.<name>.engine`` for the local omni models.
     """
-    settings = config.model_settings(name)
-    if engine is not None:
-        if name not in _SERVED_MODELS and name not in _TINY_MODELS:
-            raise ConfigError(
-                f"--engine applies to the local omni models ({', '.join(_SERVED_MODELS)}), not {name!r}"
-            )
-        settings["engine"] = engine
-    if name == "random":
-        return _baseline("random", settings)
-    if name == "constant":
-        return _baseline("constant", settings)
-    if name == "av_sync":
+    if name.startswith(_OPENAI_PREFIX) and not name[len(_OPENAI_PREFIX) :]:
+        raise ConfigError("--model openai:<model-name> needs a model name after 'openai:'")
+    if name.startswith(_OMNI_PREFIX) and not name[len(_OMNI_PREFIX) :]:
+        raise ConfigError("--model omni:<served-name> needs the name the server serves after 'omni:'")
+    settings = model_settings(name, config, engine).settings
+    if isinstance(settings, RandomSettings):
+        from vsync_models.models.baselines import RandomModel
+
+        return RandomModel(seed=settings.seed)
+    if isinstance(settings, ConstantSettings):
+        from vsync_models.models.baselines import ConstantModel
+
+        answers = {str(k): v for k, v in settings.answers.items()}
+        return ConstantModel(answer=settings.answer, answers=answers)
+    if isinstance(settings, AVSyncSettings):
         from vsync_models.models.av_measure import DEFAULT_MAX_DECODED_PIXELS
         from vsync_models.models.av_sync import AVSyncModel
 
         return AVSyncModel(
-            fallback=str(settings.get("fallback", "guess")),
-            seed=int(settings.get("seed", 0)),
-            sampling=_sampling(settings, "models.av_sync"),
-            max_decoded_pixels=int(float(settings.get("max_decoded_pixels", DEFAULT_MAX_DECODED_PIXELS))),
+            fallback=settings.fallback,
+            seed=settings.seed,
+            sampling=Sampling(settings.fps, settings.max_frames),
+            max_decoded_pixels=int(settings.max_decoded_pixels or DEFAULT_MAX_DECODED_PIXELS),
         )
     if name.startswith(_OPENAI_PREFIX):
-        model_id = name[len(_OPENAI_PREFIX) :]
-        if not model_id:
-            raise ConfigError("--model openai:<model-name> needs a model name after 'openai:'")
-        return _openai_model(name, model_id, config.model_settings(model_id), config, "openai")
+        assert isinstance(settings, OpenAISettings)
+        return _openai_model(name, name[len(_OPENAI_PREFIX) :], settings, config, "openai")
     if name.startswith(_OMNI_PREFIX):
-        served = name[len(_OMNI_PREFIX) :]
-        if not served:
-            raise ConfigError("--model omni:<served-name> needs the name the server serves after 'omni:'")
-        return _omni_endpoint(name, served, config.model_settings(served), config)
-    provider = settings.get("provider")
-    if name in _API_MODELS or provider in ("openai", "gemini"):
-        api, model_id = _API_MODELS.get(name, (provider, name))
-        if api == "gemini" and _gemini_client(settings, config) == "native":
-            return _gemini_model(name, str(settings.get("model_name", model_id)), settings, config)
-        return _openai_model(name, model_id, settings, config, api)
-    if name in _SERVED_MODELS or name in _TINY_MODELS:
+        assert isinstance(settings, ServedSettings)
+        return _omni_endpoint(name, name[len(_OMNI_PREFIX) :], settings, config)
+    if isinstance(settings, GeminiSettings):
+        model_id = _API_MODELS.get(name, ("gemini", name))[1]
+        return _gemini_model(name, settings.model_name or model_id, settings, config)
+    if isinstance(settings, OpenAISettings):
+        api, model_id = _API_MODELS.get(name, (settings.provider, name))
+        return _openai_model(name, model_id, settings, config, str(api))
+    if isinstance(settings, ServedSettings):
         return _served_model(name, settings, config)
     if name in _UNSERVED_MODELS:
         raise ConfigError(
@@ -217,7 +248,7 @@ def build_model(name: str, config: Config, engine: str | None = None) -> Model:
     raise ConfigError(f"unknown model {name!r}; known models: {', '.join(known_models(config))}")
 
 
-def _gemini_client(settings: dict[str, Any], config: Config) -> str:
+def _gemini_client(settings: Mapping[str, Any], config: Config) -> str:
     """``native`` (google-genai, the video file with its audio) unless told otherwise.
 
     ``models.<name>.client: openai`` forces the OpenAI-compatible path (frames + transcript), and
@@ -233,63 +264,52 @@ def _gemini_client(settings: dict[str, Any], config: Config) -> str:
     return str(client)
 
 
-def _gemini_model(name: str, model_id: str, settings: dict[str, Any], config: Config) -> Model:
+def _gemini_model(name: str, model_id: str, settings: GeminiSettings, config: Config) -> Model:
     from vsync_models.models.gemini import GeminiModel, resolve_gemini_settings
 
-    base_url, api_key, key_env = resolve_gemini_settings(settings.get("server_url"), config.env)
-    fps = settings.get("video_fps")
+    assert not isinstance(settings.server_url, list)
+    base_url, api_key, key_env = resolve_gemini_settings(settings.server_url, config.env)
     # Gemini 2.5 counts thinking against the output budget; answer-only by default, as GPT-4o answers:
     # Flash can switch thinking off (0), Pro cannot go below 128.
-    budget = settings.get("thinking_budget", _GEMINI_THINKING.get(model_id))
+    budget = settings.thinking_budget
+    if budget is None:
+        budget = _GEMINI_THINKING.get(model_id)
     return GeminiModel(
         name=name,
         model_name=model_id,
         api_key=api_key,
         api_key_env=key_env,
         base_url=base_url,
-        temperature=_float(settings, "temperature", 0.0) or 0.0,
-        top_p=_float(settings, "top_p", None),
-        max_tokens=int(settings.get("max_tokens", 64)),
-        thinking_budget=None if budget is None else int(budget),
-        video_fps=None if fps is None else float(fps),
-        inline_max_bytes=int(float(settings.get("inline_max_mb", 8)) * 1024 * 1024),
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+        max_tokens=settings.max_tokens or 64,
+        thinking_budget=budget,
+        video_fps=settings.video_fps,
+        inline_max_bytes=int(settings.inline_max_mb * 1024 * 1024),
         # Gemini's 429s carry long RetryInfo delays; wait up to five minutes for them
-        retry=replace(retry_policy(config), max_wait_s=config.runtime.retry_after_cap_sec or 300.0),
-        max_response_bytes=response_limit(config),
+        retry=replace(retry_policy(config), max_wait_s=300.0),
     )
 
 
-def _int_or_none(settings: dict[str, Any], key: str) -> int | None:
-    value = settings.get(key)
-    return None if value is None else int(value)
-
-
-def _sampling(settings: dict[str, Any], where: str) -> Sampling:
-    """``fps`` and ``max_frames`` (both optional: every frame, no cap) as a :class:`Sampling`."""
-    try:
-        return Sampling(_float(settings, "fps", None), _int_or_none(settings, "max_frames"))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-
-
-def _served_model(name: str, settings: dict[str, Any], config: Config) -> Model:
+def _served_model(name: str, settings: ServedSettings, config: Config) -> Model:
     from vsync_models.models.omni_server import ServerLaunch
     from vsync_models.serve.launch import DEFAULT_STARTUP_TIMEOUT_S
     from vsync_models.serve.vllm_engine import settings_from_config
 
     if (many := _replicated(settings, lambda s: _served_model(name, s, config))) is not None:
         return many
-    groups = settings.get("gpu_ids")
-    if isinstance(groups, (list, tuple)) and groups and all(isinstance(g, (list, tuple)) for g in groups):
+    groups = settings.gpu_ids
+    if groups and all(isinstance(g, list) for g in groups):
         # gpu_ids: [[0, 1], [2, 3]]: one server per GPU group, each started on a free port.
         from vsync_models.models.replicas import ReplicaSet
 
-        copies = [_served_model(name, {**settings, "gpu_ids": list(g), "port": None}, config) for g in groups]
+        copies = [
+            _served_model(name, settings.model_copy(update={"gpu_ids": list(g), "port": None}), config)
+            for g in groups
+        ]
         return ReplicaSet(copies, [c.base_url for c in copies])  # type: ignore[attr-defined]
 
-    engine = str(settings.get("engine") or "transformers")
-    if engine not in ENGINES:
-        raise ConfigError(f"model {name!r}: engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    engine = settings.engine
     vllm = engine == "vllm"
     if name in _TINY_MODELS:
         backend, model_path, default_tokens = _TINY_MODELS[name], f".vsync_cache/tiny/{name}", 16
@@ -298,13 +318,12 @@ def _served_model(name: str, settings: dict[str, Any], config: Config) -> Model:
         backend, model_path, default_tokens = _SERVED_MODELS[name]
         extra = ()
     # ``backend: package.module:factory`` serves a backend of your own (the server loads it).
-    backend = str(settings.get("backend") or backend)
-    port = _int_or_none(settings, "port")
-    host = str(settings.get("host") or "127.0.0.1")
-    gpu_ids = tuple(int(g) for g in settings.get("gpu_ids") or ())
+    backend = settings.backend or backend
+    port, host = settings.port, settings.host or "127.0.0.1"
+    gpu_ids = tuple(int(g) for g in settings.gpu_ids if isinstance(g, int))
     launch = ServerLaunch(
         backend=backend,
-        model_path=str(settings.get("model_path") or model_path),
+        model_path=settings.model_path or model_path,
         host=host,
         port=port,
         gpu_ids=gpu_ids,
@@ -312,30 +331,30 @@ def _served_model(name: str, settings: dict[str, Any], config: Config) -> Model:
         tiny=name in _TINY_MODELS,
         engine=engine,
         vllm=settings_from_config(settings, gpu_ids) if vllm else None,
-        startup_timeout_s=float(settings.get("startup_timeout") or DEFAULT_STARTUP_TIMEOUT_S),
+        startup_timeout_s=settings.startup_timeout or DEFAULT_STARTUP_TIMEOUT_S,
     )
-    server_url = str(settings.get("server_url") or "").strip() or f"http://{host}:{port or 8000}"
+    assert not isinstance(settings.server_url, list)
+    server_url = (settings.server_url or "").strip() or f"http://{host}:{port or 8000}"
     # models.defaults.max_tokens is sized for letter answers; a thinking model gets its own room
-    # unless its own section says otherwise.
-    own = config.models.get(name, {})
-    if "max_tokens" in own:
-        max_tokens = int(own["max_tokens"])
+    # unless its own section (or --model-arg) says otherwise.
+    if "max_tokens" in config.own_settings(name):
+        max_tokens = settings.max_tokens or default_tokens
     elif name == "qwen3_omni_thinking":
         max_tokens = default_tokens
     else:
-        max_tokens = int(settings.get("max_tokens", default_tokens))
+        max_tokens = settings.max_tokens or default_tokens
     # `vllm serve` cannot interleave a video's soundtrack with its frames (the Qwen3-Omni model
     # card: use_audio_in_video is not available there), so with vLLM the audio goes as its own
     # stream unless audio_mode says otherwise; the audio canary checks whichever is chosen.
-    in_video = False if vllm else settings.get("use_audio_in_video", True)
+    in_video = False if vllm else settings.use_audio_in_video
     return _omni_client(
         name,
         server_url,
         settings,
         config,
         engine=engine,
-        model_name=settings.get("model_name"),
-        in_video=bool(in_video),
+        model_name=settings.model_name,
+        in_video=in_video,
         max_tokens=max_tokens,
         expected_backend=None if ":" in backend or vllm else backend,
         # our server samples a real Qwen-Omni checkpoint as qwen-omni-utils does; vLLM's loader and the
@@ -348,7 +367,7 @@ def _served_model(name: str, settings: dict[str, Any], config: Config) -> Model:
 def _omni_client(
     name: str,
     url: str,
-    settings: dict[str, Any],
+    settings: ServedSettings,
     config: Config,
     *,
     engine: str,
@@ -368,18 +387,18 @@ def _omni_client(
         model_name=model_name,
         expected_backend=expected_backend,
         max_tokens=max_tokens,
-        temperature=_float(settings, "temperature", 0.0) or 0.0,
-        top_p=_float(settings, "top_p", None),
-        seed=_int_or_none(settings, "seed"),
-        audio_mode=str(settings.get("audio_mode") or ("in_video" if in_video else "separate")),
-        video_fps=_float(settings, "video_fps", None),
-        max_frames=_int_or_none(settings, "num_video_frames"),
-        min_pixels=_int_or_none(settings, "video_min_pixels"),
-        max_pixels=_int_or_none(settings, "video_max_pixels"),
-        media_transport=str(settings.get("media_transport") or "upload"),
-        audio_format=str(settings.get("audio_format") or ("original" if engine != "vllm" else "wav")),
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+        seed=settings.seed,
+        audio_mode=settings.audio_mode or ("in_video" if in_video else "separate"),
+        video_fps=settings.video_fps,
+        max_frames=settings.num_video_frames,
+        min_pixels=settings.video_min_pixels,
+        max_pixels=settings.video_max_pixels,
+        media_transport=settings.media_transport,
+        audio_format=settings.audio_format or ("original" if engine != "vllm" else "wav"),
         engine=engine,
-        timeout_s=float(settings.get("timeout_s", 600)),
+        timeout_s=settings.timeout_s or 600.0,
         retry=retry_policy(config),
         max_response_bytes=response_limit(config),
         default_fps=default_fps,
@@ -388,7 +407,7 @@ def _omni_client(
     )
 
 
-def _omni_endpoint(name: str, served: str, settings: dict[str, Any], config: Config) -> Model:
+def _omni_endpoint(name: str, served: str, settings: ServedSettings, config: Config) -> Model:
     """``omni:<served-name>``: an omni server the run does not start, asked for model ``served``.
 
     Its address: ``models.<served>.server_url`` (a list: replicas), else ``$VSYNC_OMNI_URL``, else
@@ -398,11 +417,9 @@ def _omni_endpoint(name: str, served: str, settings: dict[str, Any], config: Con
     """
     if (many := _replicated(settings, lambda s: _omni_endpoint(name, served, s, config))) is not None:
         return many
-    engine = str(settings.get("engine") or "vllm")
-    if engine not in ENGINES:
-        raise ConfigError(f"models.{served}.engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    url = str(settings.get("server_url") or config.env.get(OMNI_URL_ENV) or "").strip() or DEFAULT_OMNI_URL
-    max_tokens = int(settings.get("max_tokens", 64))
+    engine = settings.engine if "engine" in settings.model_fields_set else "vllm"
+    assert not isinstance(settings.server_url, list)
+    url = (settings.server_url or config.env.get(OMNI_URL_ENV) or "").strip() or DEFAULT_OMNI_URL
     return _omni_client(
         name,
         url,
@@ -411,14 +428,59 @@ def _omni_endpoint(name: str, served: str, settings: dict[str, Any], config: Con
         engine=engine,
         model_name=served,
         in_video=engine != "vllm",
-        max_tokens=max_tokens,
+        max_tokens=settings.max_tokens or 64,
     )
 
 
-def _baseline(kind: str, settings: dict[str, Any]) -> Model:
-    from vsync_models.models.baselines import ConstantModel, RandomModel
+@dataclass(frozen=True)
+class ModelInfo:
+    """What ``vsync models`` says about one name."""
 
-    if kind == "random":
-        return RandomModel(seed=int(settings.get("seed", 0)))
-    answers = {str(k): str(v) for k, v in (settings.get("answers") or {}).items()}
-    return ConstantModel(answer=str(settings.get("answer", "A")), answers=answers)
+    name: str
+    needs: str
+    settings: type[ModelSettings] | None
+    """The settings class it reads (``None``: cannot be run here)."""
+
+
+_OPENAI_NEEDS = "an OpenAI-compatible endpoint: OPENAI_API_KEY and/or OPENAI_BASE_URL (or server_url)"
+
+
+def describe_models(config: Config) -> list[ModelInfo]:
+    """Every known name with what it needs to run and the settings it reads."""
+    out = [
+        ModelInfo("random", "nothing: a seeded random guess (chance level)", RandomSettings),
+        ModelInfo("constant", "nothing: always the same answer", ConstantSettings),
+        ModelInfo(
+            "av_sync", "nothing beyond the package (numpy and PyAV): measures the clip", AVSyncSettings
+        ),
+        ModelInfo(f"{_OPENAI_PREFIX}<model-name>", _OPENAI_NEEDS, OpenAISettings),
+        ModelInfo("gpt4o", "OPENAI_API_KEY (or OPENAI_BASE_URL of a compatible endpoint)", OpenAISettings),
+    ]
+    out += [
+        ModelInfo(name, "GEMINI_API_KEY or GOOGLE_API_KEY, and pip install '.[gemini]'", GeminiSettings)
+        for name, (api, _) in _API_MODELS.items()
+        if api == "gemini"
+    ]
+    out += [
+        ModelInfo(
+            name,
+            f"pip install '.[local]' and a GPU for {checkpoint} (the run starts the server), "
+            "or server_url of a running one",
+            ServedSettings,
+        )
+        for name, (_, checkpoint, _) in _SERVED_MODELS.items()
+    ]
+    out += [
+        ModelInfo(name, "pip install '.[local]' (a tiny random test checkpoint; CPU)", ServedSettings)
+        for name in _TINY_MODELS
+    ]
+    known = {i.name for i in out}
+    for name in sorted(set(config.models) - known - set(_UNSERVED_MODELS)):
+        cls, _ = _settings_of(name, config)
+        provider = config.model_settings(name).get("provider")
+        needs = (
+            f"models.{name} in the config (provider: {provider})" if provider else "local serving (none yet)"
+        )
+        out.append(ModelInfo(name, needs, cls if provider else None))
+    out += [ModelInfo(name, f"not supported yet: {why}", None) for name, why in _UNSERVED_MODELS.items()]
+    return out

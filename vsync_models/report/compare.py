@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ import numpy as np
 
 from vsync_models.record import Record
 from vsync_models.report.results import write_json_atomic
+from vsync_models.report.runs import BASELINE_NAME, resolve_run
 from vsync_models.report.stats import (
     DEFAULT_BOOTSTRAP,
     DEFAULT_SEED,
@@ -37,6 +38,7 @@ from vsync_models.types import MODALITY_ORDER
 
 __all__ = [
     "BASELINE_FORMAT",
+    "HEADLINE_MODALITIES",
     "Comparison",
     "GroupComparison",
     "ItemOutcome",
@@ -56,6 +58,10 @@ __all__ = [
 BASELINE_FORMAT = "vsync-baseline"
 BASELINE_VERSION = 1
 _HASH_LEN = 12
+
+HEADLINE_MODALITIES = ("avt",)
+"""What ``--fail-on-regression`` gates by default: the synchronised condition. The ablations ``vt``
+and ``at`` are shown but not gated, since a model may rightly abstain without a stream."""
 
 Key = tuple[int, str, str]
 """(level, modality, item id as text): how items are paired across runs."""
@@ -180,8 +186,38 @@ def save_baseline(path: Path, records: Sequence[Record], info: RunInfo, now: dat
 
 
 def load_run(path: Path) -> Run:
-    """A baseline file, or a results file of ours or of the original release; ValueError otherwise."""
-    path = Path(path)
+    """A baseline file, a results file of ours or of the original release, or a run folder (or its
+    ``latest`` pointer: :mod:`vsync_models.report.runs`); ValueError otherwise.
+
+    A run folder is read from its baseline candidate when it has one, else from all its results files.
+    """
+    given = Path(path)
+    path = resolve_run(given)
+    if not path.is_dir():
+        return _load_file(path)
+    if (path / BASELINE_NAME).is_file():
+        return replace(_load_file(path / BASELINE_NAME), label=str(given))
+    files = sorted(p for p in path.glob("*.json") if p.name != BASELINE_NAME and not p.name.startswith("."))
+    runs = []
+    for file in files:
+        try:
+            runs.append(_load_file(file))
+        except ValueError:
+            continue  # an audio canary or other file of the run, not results
+    if not runs:
+        raise ValueError(f"{given}: a folder with neither a baseline nor a results file")
+    coverages = [r.coverage for r in runs if r.coverage is not None]
+    return Run(
+        label=str(given),
+        items={k: v for r in runs for k, v in r.items.items()},
+        model=runs[0].model,
+        config_hash=runs[0].config_hash,
+        dataset_hash=runs[0].dataset_hash,
+        coverage=min(coverages) if coverages else None,
+    )
+
+
+def _load_file(path: Path) -> Run:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -240,9 +276,9 @@ class GroupComparison:
     def regressed(self, alpha: float, min_drop: float) -> bool:
         return self.drop_points > 0 and self.drop_points >= min_drop and self.test.p_value < alpha
 
-    def verdict(self, alpha: float, min_drop: float) -> str:
+    def verdict(self, alpha: float, min_drop: float, gated: bool = True) -> str:
         if self.regressed(alpha, min_drop):
-            return "REGRESSION"
+            return "REGRESSION" if gated else "regression (not gated)"
         if self.test.p_value >= alpha:
             return "no significant change"
         if self.drop_points < 0:
@@ -263,8 +299,13 @@ class Comparison:
     unpaired_errors: list[Key] = field(default_factory=list)
     """Items in both runs with an infrastructure error in at least one of them."""
 
-    def regressions(self, alpha: float, min_drop: float) -> list[GroupComparison]:
-        return [g for g in self.groups if g.regressed(alpha, min_drop)]
+    def regressions(
+        self, alpha: float, min_drop: float, gated: Sequence[str] | None = None
+    ) -> list[GroupComparison]:
+        """The groups that regressed, among the modalities in ``gated`` (every modality when ``None``)."""
+        return [
+            g for g in self.groups if g.regressed(alpha, min_drop) and (gated is None or g.modality in gated)
+        ]
 
 
 def _order(key: Key) -> tuple[int, int, str, str]:
@@ -373,10 +414,16 @@ def _key_groups(keys: Sequence[Key], limit: int = 5) -> str:
 
 
 def format_comparison(
-    cmp: Comparison, alpha: float = 0.05, min_drop: float = 0.0, limit: int | None = None
+    cmp: Comparison,
+    alpha: float = 0.05,
+    min_drop: float = 0.0,
+    limit: int | None = None,
+    gated: Sequence[str] | None = None,
+    more_hint: str = "vsync compare A B shows them all",
 ) -> list[str]:
-    """The table the gate prints and ``python -m vsync_models compare`` prints: per group, then
-    every changed item (up to ``limit``), then what could not be paired."""
+    """The table the gate prints and ``vsync compare`` prints: per group, then every changed item (up
+    to ``limit``, then ``more_hint``), then what could not be paired. A regression of a modality
+    outside ``gated`` (when given) is shown as not gated."""
     label = "circular accuracy" if cmp.field == "circular_outcome" else "accuracy"
     out = [f"A (baseline): {cmp.a.label}" + (f" [{cmp.a.model}]" if cmp.a.model else "")]
     out.append(f"B (compared): {cmp.b.label}" + (f" [{cmp.b.model}]" if cmp.b.model else ""))
@@ -412,7 +459,7 @@ def format_comparison(
                 str(g.test.c),
                 _p(g.test.p_value),
                 g.test.method,
-                g.verdict(alpha, min_drop),
+                g.verdict(alpha, min_drop, gated is None or g.modality in gated),
             )
         )
     out += text_table(header, rows) if rows else ["no items could be paired"]
@@ -444,9 +491,7 @@ def format_comparison(
             ),
         )
         if len(shown) < len(cmp.changed):
-            out.append(
-                f"… {len(cmp.changed) - len(shown)} more changed items (python -m vsync_models compare)"
-            )
+            out.append(f"… {len(cmp.changed) - len(shown)} more changed items ({more_hint})")
     for what, keys in (
         ("only in A (not paired)", cmp.only_a),
         ("only in B (not paired)", cmp.only_b),

@@ -343,7 +343,7 @@ def format_coverage(rows: Sequence[CoverageRow], every_task: bool = False) -> li
 
 _PYTEST_MEANINGS = {
     _OK: "all gates hold (coverage, error budget, --fail-under, --fail-on-regression where given); "
-    "wrong answers are failed tests, not a failed run",
+    "wrong answers are results (W), not a failed run",
     _INTERRUPTED: "interrupted",
     _INTERNAL_ERROR: "internal error",
     _USAGE_ERROR: "usage error",

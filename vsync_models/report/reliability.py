@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from vsync_models.record import Record
 from vsync_models.types import Outcome
 
-__all__ = ["Reliability", "format_reliability", "reliability"]
+__all__ = ["Reliability", "format_cache_use", "format_reliability", "reliability"]
 
 
 @dataclass(frozen=True)
@@ -74,3 +74,9 @@ def format_reliability(r: Reliability) -> str:
         f"reliability: {r.answers} answers ({r.cached} from cache{shared}), {r.retries} retries over "
         f"{r.retried} calls; errors: {r.error_total}" + (f" ({errors})" if errors else "")
     )
+
+
+def format_cache_use(r: Reliability) -> str:
+    """One line that every run prints, so that a resumed run shows what it resumed:
+    ``answers: 64 from the response cache, 216 asked the model``."""
+    return f"answers: {r.cached} from the response cache, {r.answers - r.cached} asked the model"

@@ -25,12 +25,14 @@ from typing import Any
 
 import numpy as np
 
+from vsync_models.data.levels import guess_chance
 from vsync_models.record import Record
 from vsync_models.report.timing_metrics import timing_metrics
 from vsync_models.types import MODALITY_ORDER, Outcome
 
 __all__ = [
     "DEFAULT_SEED",
+    "Chance",
     "Estimate",
     "GainSummary",
     "GroupSummary",
@@ -38,6 +40,7 @@ __all__ = [
     "McNemarResult",
     "RunSummary",
     "Tally",
+    "chance_of",
     "clustered_interval",
     "mcnemar",
     "paired_bootstrap",
@@ -298,6 +301,59 @@ def synchrony_gain(
 # --------------------------------------------------------------------------- run summary
 
 
+def _kind(rec: Record) -> str:
+    if rec.answer_type in (None, "choice"):
+        return f"choice of {len(rec.options)}"
+    return "yes/no" if rec.answer_type == "yesno" else str(rec.answer_type)
+
+
+@dataclass(frozen=True)
+class Chance:
+    """What uniform guessing scores on a row's items (:func:`~vsync_models.data.levels.guess_chance`).
+
+    A row that mixes kinds of question (level 3's ``all``: yes/no and three-way choices) gets the
+    mean over its items, i.e. each kind weighted by its count; :attr:`kinds` says the mix. Items
+    without a chance level (time answers) are counted in :attr:`without` and left out of the mean.
+    """
+
+    value: float
+    kinds: tuple[tuple[str, int, float], ...]
+    """(kind, items, chance) per kind of question, e.g. ``("yes/no", 96, 0.5)``."""
+    without: int = 0
+    """Items with no chance level (time answers), not in :attr:`value`."""
+
+    @property
+    def mixed(self) -> bool:
+        return len(self.kinds) > 1
+
+    def describe(self) -> str:
+        """``50.0%``; a mix: ``46.7% (weighted: 24 choice of 3 at 33.3%, 96 yes/no at 50.0%)``."""
+        text = f"{100 * self.value:.1f}%"
+        parts = [f"{n} {kind} at {100 * p:.1f}%" for kind, n, p in self.kinds] if self.mixed else []
+        if self.without:
+            parts.append(f"{self.without} time answers have none")
+        if parts:
+            text += f" ({'weighted: ' if self.mixed else ''}{', '.join(parts)})"
+        return text
+
+
+def chance_of(records: Iterable[Record]) -> Chance | None:
+    """The chance level of these items (one answer each counted), or ``None`` if none has one."""
+    kinds: dict[str, list[float]] = {}
+    without = 0
+    for rec in records:
+        p = guess_chance(rec.answer_type, len(rec.options))
+        if p is None:
+            without += 1
+        else:
+            kinds.setdefault(_kind(rec), []).append(p)
+    values = [p for ps in kinds.values() for p in ps]
+    if not values:
+        return None
+    listed = tuple((kind, len(ps), sum(ps) / len(ps)) for kind, ps in sorted(kinds.items()))
+    return Chance(sum(values) / len(values), listed, without)
+
+
 @dataclass(frozen=True)
 class GroupSummary:
     """One row of the accuracy table: a level × modality × task (``task="all"`` for the whole)."""
@@ -310,8 +366,8 @@ class GroupSummary:
     clustered: ClusteredInterval | None
     circular: Tally | None = None
     circular_clustered: ClusteredInterval | None = None
-    chance: float | None = None
-    """Expected accuracy of uniform guessing (mean of 1/options), for the chart's reference line."""
+    chance: Chance | None = None
+    """Expected accuracy of uniform guessing over the row's items, weighted by kind of question."""
 
     @property
     def ci(self) -> Interval | None:
@@ -379,7 +435,6 @@ def _clusters(records: Sequence[Record], circular: bool) -> list[tuple[int, int]
 def _group(level: int, modality: str, task: str, recs: Sequence[Record]) -> GroupSummary:
     tally = tally_by(recs).get((), Tally())
     circular = tally_by(recs, circular=True).get(())
-    n_options = [len(r.options) for r in recs if r.options]
     return GroupSummary(
         level=level,
         modality=modality,
@@ -389,7 +444,7 @@ def _group(level: int, modality: str, task: str, recs: Sequence[Record]) -> Grou
         clustered=clustered_interval(_clusters(recs, circular=False)),
         circular=circular,
         circular_clustered=clustered_interval(_clusters(recs, circular=True)) if circular else None,
-        chance=sum(1 / k for k in n_options) / len(n_options) if n_options else None,
+        chance=chance_of(recs),
     )
 
 

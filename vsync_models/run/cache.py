@@ -20,6 +20,7 @@ import os
 import sqlite3
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from filelock import FileLock
 
 from vsync_models.types import Request, Response
 
-__all__ = ["CACHE_SCHEMA_VERSION", "CacheReadOnlyWarning", "ResponseCache", "cache_key"]
+__all__ = ["CACHE_SCHEMA_VERSION", "CacheReadOnlyWarning", "CacheUsage", "ResponseCache", "cache_key"]
 
 CACHE_SCHEMA_VERSION = 1
 
@@ -72,6 +73,19 @@ def cache_key(model_name: str, fingerprint: dict[str, Any], request: Request, me
         payload["repeat"] = repeat
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class CacheUsage:
+    """What the cache holds for one model."""
+
+    model: str
+    answers: int
+    bytes: int
+    """Stored response text, token usage and key, in bytes (the file's own overhead aside)."""
+    oldest: float
+    newest: float
+    """Times the answers were stored (seconds since the epoch)."""
 
 
 class ResponseCache:
@@ -176,6 +190,38 @@ class ResponseCache:
                 time.time(),
             ),
         )
+
+    def usage(self) -> list[CacheUsage]:
+        """Per model: how many answers, how many bytes, stored when (by model name)."""
+        with self._lock:
+            rows = (
+                self._connect()
+                .execute(
+                    "SELECT model, COUNT(*), SUM(LENGTH(CAST(text AS BLOB)) + LENGTH(key)"
+                    " + COALESCE(LENGTH(usage), 0)), MIN(created_at), MAX(created_at)"
+                    " FROM responses GROUP BY model ORDER BY model"
+                )
+                .fetchall()
+            )
+        return [CacheUsage(m, n, int(b or 0), lo, hi) for m, n, b, lo, hi in rows]
+
+    def clear(self, model: str | None = None, older_than: float | None = None) -> int:
+        """Delete the answers of ``model`` (every model when ``None``) stored before the time
+        ``older_than`` (seconds since the epoch; any time when ``None``); the number deleted."""
+        where, params = [], []
+        if model is not None:
+            where.append("model = ?")
+            params.append(model)
+        if older_than is not None:
+            where.append("created_at < ?")
+            params.append(older_than)
+        sql = "DELETE FROM responses" + (" WHERE " + " AND ".join(where) if where else "")
+        with self._lock:
+            conn = self._connect()
+            deleted = conn.execute(sql, params).rowcount
+            if deleted:
+                conn.execute("VACUUM")
+        return int(deleted)
 
     def __len__(self) -> int:
         with self._lock:

@@ -158,6 +158,16 @@ class Pipeline(Generic[K, T]):
 
     close = cancel
 
+    def drain(self, timeout_s: float) -> int:
+        """Wait up to ``timeout_s`` for the jobs already running (after :meth:`cancel`, nothing new
+        starts): a request on the wire then lands in the response cache instead of dying with the
+        process. Returns how many were still running when the wait ended."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while self.stats.in_flight and (left := deadline - time.monotonic()) > 0:
+                self._cond.wait(left)
+            return self.stats.in_flight
+
     # -- internals ---------------------------------------------------------------------------
 
     def _submit(self, key: K, front: bool = False) -> Future[T]:
@@ -195,6 +205,7 @@ class Pipeline(Generic[K, T]):
             with self._cond:
                 self.stats.in_flight -= 1
                 self.stats.completed += 1
+                self._cond.notify_all()  # drain() waits for the last job
 
 
 class RateLimiter:

@@ -33,6 +33,7 @@ from typing import Any
 import httpx2
 
 from vsync_models.models.common import TRANSPORT_ERRORS
+from vsync_models.models.settings import ServedSettings
 from vsync_models.serve.launch import (
     DEFAULT_STARTUP_TIMEOUT_S,
     Progress,
@@ -138,20 +139,23 @@ def start_vllm(
     )
 
 
-def settings_from_config(options: Mapping[str, Any], gpu_ids: Sequence[int]) -> VllmSettings:
-    """``models.<name>`` keys → settings; tensor parallel over the configured GPUs by default."""
+def settings_from_config(options: ServedSettings, gpu_ids: Sequence[int]) -> VllmSettings:
+    """``models.<name>`` keys (typed) → settings; tensor parallel over the configured GPUs by default."""
     import shlex
 
-    from vsync_models.errors import ConfigError
-
-    exe = options.get("vllm_command") or "vllm"
-    executable = tuple(shlex.split(exe) if isinstance(exe, str) else (str(x) for x in exe))
-    extra = options.get("vllm_args") or ()
-    limit = options.get("limit_mm_per_prompt") or DEFAULT_LIMIT_MM
-    if not isinstance(limit, Mapping):
-        raise ConfigError(
-            f"limit_mm_per_prompt must be a mapping such as {dict(DEFAULT_LIMIT_MM)}, got {limit!r}"
-        )
+    exe = options.vllm_command or "vllm"
+    executable = tuple(shlex.split(exe) if isinstance(exe, str) else exe)
+    extra = options.vllm_args or ()
+    limit = options.limit_mm_per_prompt or DEFAULT_LIMIT_MM
+    return VllmSettings(
+        executable=executable,
+        tensor_parallel_size=options.tensor_parallel_size or max(1, len(gpu_ids)),
+        max_model_len=options.max_model_len or 32768,
+        dtype=options.dtype or "bfloat16",
+        limit_mm_per_prompt=dict(limit),
+        allowed_local_media_path=options.allowed_local_media_path,
+        extra_args=tuple(shlex.split(extra) if isinstance(extra, str) else extra),
+    )
     return VllmSettings(
         executable=executable,
         tensor_parallel_size=int(options.get("tensor_parallel_size") or max(1, len(gpu_ids))),
