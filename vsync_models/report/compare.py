@@ -45,6 +45,7 @@ __all__ = [
     "baseline_document",
     "compare_runs",
     "file_hash",
+    "files_hash",
     "format_comparison",
     "load_run",
     "run_from_records",
@@ -70,6 +71,14 @@ def stable_hash(obj: Any) -> str:
 def file_hash(path: Path) -> str:
     """Short sha256 of a file's bytes (the dataset JSON)."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:_HASH_LEN]
+
+
+def files_hash(paths: Sequence[Path]) -> str:
+    """A dataset's hash over every file its items came from: one file's :func:`file_hash` (as before
+    companion sets), several files' hashes hashed together in order."""
+    if len(paths) == 1:
+        return file_hash(paths[0])
+    return stable_hash([file_hash(p) for p in paths])
 
 
 @dataclass(frozen=True)
