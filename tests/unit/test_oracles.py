@@ -129,8 +129,8 @@ def test_command_line_prints_the_table(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["oracles", "--plan", "8", "--seed", "4"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:4] == ["task", "n", "modality", "best"]
-    assert sum(" joint " in line and "100.0%" in line for line in lines) == 4
-    assert sum(" late " in line for line in lines) == 4
+    assert sum(" joint " in line and "100.0%" in line for line in lines) == 5  # with event_when_speaking
+    assert sum(" late " in line for line in lines) == 5
 
 
 def test_views_withhold_the_other_modality() -> None:
