@@ -91,7 +91,7 @@ class RunInfo:
     """Hash of the model's fingerprint (id, decoding, frame sampling), the prompts and CircularEval."""
     dataset: str
     dataset_hash: str
-    """Hash of the dataset JSON file."""
+    """Hash of the dataset JSON file (with companion sets: of all its files, see :func:`files_hash`)."""
 
 
 @dataclass(frozen=True)
