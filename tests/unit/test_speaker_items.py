@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.support import speaker_moves_first
 from vsync_models.data.dataset import load_dataset, load_level1
 from vsync_models.data.levels import LATE_FUSION_LEAKS
 from vsync_models.data.media import MediaPreparer
@@ -151,16 +152,7 @@ def test_only_binding_answers_on_2000_planned_clips() -> None:
 def test_the_oracles_catch_planted_leaks() -> None:
     items, clips = _planned(2, 200)
     # Video: the heard mouth always moves first in its slot.
-    first = copy.deepcopy(clips)
-    for clip in first:
-        for slot in range(4):
-            moving = [m for m in clip["mouthing"] if m["slot"] == slot]
-            heard = next(m for m in moving if m["heard"])
-            earliest = min(moving, key=lambda m: m["start_s"])
-            for key in ("start_s", "end_s"):
-                heard[key], earliest[key] = earliest[key], heard[key]
-            clip["utterances"][slot]["start_s"] = heard["start_s"]
-            clip["utterances"][slot]["end_s"] = heard["end_s"]
+    first = speaker_moves_first(clips)
     cells = _cells(items, first)
     assert cells["video"].accuracy > 0.9 and cells["joint"].accuracy == 1.0, cells["video"].strategy
     # Late fusion: the heard mouth keeps moving 2 s longer (frames a second apart show it).
