@@ -147,7 +147,7 @@ class AVSyncModel:
             return self._event_when_speaking(request, options)
         if "happened on screen" in q:
             return self._event_when_said(request, options)
-        raise Undecided("the question is not one of the four level-1 kinds this model knows")
+        raise Undecided("the question is not one of the five level-1 kinds this model knows")
 
     def _need(self, request: Request, video: bool, audio: bool) -> tuple[Video | None, Audio | None]:
         # Audio first: in vt it is refused at once, before any frame is decoded for nothing.
