@@ -144,3 +144,21 @@ def choice_record(i: int, outcome: str, modality: str = "avt", **extra: Any) -> 
             **extra,
         }
     )
+
+
+def speaker_moves_first(clips: list[dict]) -> list[dict]:
+    """A planted leak for the oracles: copies of synth ground-truth ``clips`` in which, in every
+    slot, the heard mouth's onset is swapped with the earliest one (and the utterance follows it)."""
+    import copy
+
+    leaky = copy.deepcopy(clips)
+    for clip in leaky:
+        for slot in range(len(clip["utterances"])):
+            moving = [m for m in clip["mouthing"] if m["slot"] == slot]
+            heard = next(m for m in moving if m["heard"])
+            first = min(moving, key=lambda m: m["start_s"])
+            for key in ("start_s", "end_s"):
+                heard[key], first[key] = first[key], heard[key]
+            clip["utterances"][slot]["start_s"] = heard["start_s"]
+            clip["utterances"][slot]["end_s"] = heard["end_s"]
+    return leaky

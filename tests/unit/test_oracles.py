@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.support import speaker_moves_first
 from vsync_models.data.levels import LATE_FUSION_LEAKS
 from vsync_models.synth.__main__ import main
 from vsync_models.synth.items import build_items
@@ -110,16 +111,7 @@ def test_the_oracles_catch_planted_leaks() -> None:
     assert all(text[t, "text"].accuracy == 1.0 for t in TASKS)
 
     # Video: the heard mouth is always the first to move in its slot (its onset swapped with the first).
-    leaky = copy.deepcopy(clips)
-    for clip in leaky:
-        for slot in range(4):
-            moving = [m for m in clip["mouthing"] if m["slot"] == slot]
-            heard = next(m for m in moving if m["heard"])
-            first = min(moving, key=lambda m: m["start_s"])
-            for key in ("start_s", "end_s"):
-                heard[key], first[key] = first[key], heard[key]
-            utterance = clip["utterances"][slot]
-            utterance["start_s"], utterance["end_s"] = heard["start_s"], heard["end_s"]
+    leaky = speaker_moves_first(clips)
     video = by_cell(evaluate(cases(items, leaky)))
     assert video["who_said", "video"].accuracy > 0.9 and video["in_sync", "video"].accuracy == 1.0
     assert video["who_said", "joint"].accuracy == 1.0
@@ -129,8 +121,8 @@ def test_command_line_prints_the_table(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["oracles", "--plan", "8", "--seed", "4"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:4] == ["task", "n", "modality", "best"]
-    assert sum(" joint " in line and "100.0%" in line for line in lines) == 4
-    assert sum(" late " in line for line in lines) == 4
+    assert sum(" joint " in line and "100.0%" in line for line in lines) == 5  # with event_when_speaking
+    assert sum(" late " in line for line in lines) == 5
 
 
 def test_views_withhold_the_other_modality() -> None:

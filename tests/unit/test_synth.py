@@ -31,6 +31,7 @@ from vsync_models.synth.plan import SAMPLES_PER_FRAME, SLOTS, plan_clips
 from vsync_models.synth.props import Event
 from vsync_models.synth.render import mouth_openness, render_frames
 from vsync_models.synth.rng import Balancer, Rng
+from vsync_models.synth.speaker_items import SPEAKER_TASK
 from vsync_models.synth.speech import SENTENCES, UTTERANCE_FRAMES, UTTERANCE_S, FittedVoice
 from vsync_models.synth.truth import clip_truth
 from vsync_models.synth.tts import SAMPLE_RATE, engine_version, synthesize
@@ -356,8 +357,8 @@ def test_shipped_set_is_big_enough_small_enough_and_balanced(
 
 
 def test_shipped_set_passes_the_loaders_validation() -> None:
-    ds = load_level1(SHIPPED)
-    assert len(ds) >= 200 and set(ds.tasks) == TASKS
+    ds = load_level1(SHIPPED)  # with its companion set (extra/event_when_speaking.json)
+    assert len(ds) >= 200 and set(ds.tasks) == TASKS | {SPEAKER_TASK}
     assert all(it.extra["level"] == 1 and "truth" in it.extra for it in ds)
 
 

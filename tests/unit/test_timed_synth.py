@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import REPO
+from tests.support import REPO, speaker_moves_first
 from vsync_models.data.dataset import load_dataset
 from vsync_models.data.levels import LATE_FUSION_LEAKS
 from vsync_models.data.media import MediaPreparer
@@ -157,15 +157,7 @@ def test_one_modality_alone_is_at_chance_on_a_large_planned_set(level: int) -> N
 def test_the_oracles_catch_planted_leaks() -> None:
     # Video: the speaker's mouth always moves first in its slot.
     items, clips = planned(2, 200)
-    leaky = copy.deepcopy(clips)
-    for clip in leaky:
-        for slot in range(4):
-            moving = [m for m in clip["mouthing"] if m["slot"] == slot]
-            heard = next(m for m in moving if m["heard"])
-            first = min(moving, key=lambda m: m["start_s"])
-            for key in ("start_s", "end_s"):
-                heard[key], first[key] = first[key], heard[key]
-            clip["utterances"][slot]["start_s"] = heard["start_s"]
+    leaky = speaker_moves_first(clips)
     found = cells(items, leaky)
     assert found["when_speaks", "video"].accuracy > 0.9 and found["who_at_time", "video"].accuracy > 0.9
     assert found["when_speaks", "joint"].accuracy == 1.0

@@ -23,10 +23,12 @@ from vsync_models.errors import DatasetError
 from vsync_models.types import ANSWER_TYPES, Item
 
 __all__ = [
+    "COMPANION_DIR",
     "LEVEL_ANSWER_TYPES",
     "LIMIT_SEED",
     "Dataset",
     "asks_times",
+    "companion_files",
     "load_dataset",
     "load_level1",
     "probe_duration",
@@ -82,6 +84,14 @@ class Dataset:
     level: int = 1
     selected_from: int | None = None
     """When this is a ``--limit`` selection (:meth:`limited`): how many items the file holds."""
+    companions: tuple[Path, ...] = ()
+    """Companion sets loaded with it (``extra/*.json`` beside a ``dataset.json``), their items after
+    its own; see :func:`companion_files`."""
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """Every JSON file its items came from: the dataset, then its companions."""
+        return (self.path, *self.companions)
 
     def __iter__(self) -> Iterator[Item]:
         return iter(self.items)
@@ -133,6 +143,20 @@ def asks_times(level: int) -> bool:
     """Whether a level's items may ask for times: then every prompt of the level states the clip's
     length (``[CLIP]``), its choice items included, and its prompts default to answers in seconds."""
     return "interval" in LEVEL_ANSWER_TYPES[level] or "instant" in LEVEL_ANSWER_TYPES[level]
+
+
+COMPANION_DIR = "extra"
+"""A ``dataset.json``'s companion sets live in this directory beside it."""
+
+
+def companion_files(json_path: Path) -> list[Path]:
+    """The companion sets of a level directory's ``dataset.json``: ``extra/*.json`` beside it, in name
+    order. They are datasets in the same format over the same video directory (items asked later
+    over the same clips, which leave the original file byte-identical), loaded as part of it; a JSON
+    file named anything but ``dataset.json`` has none."""
+    if json_path.name != "dataset.json":
+        return []
+    return sorted((json_path.parent / COMPANION_DIR).glob("*.json"))
 
 
 def resolve_dataset_paths(dataset: Path, video_dir: Path | None) -> tuple[Path, Path]:
@@ -451,6 +475,26 @@ def load_dataset(path: Path, video_dir: Path | None = None, level: int | None = 
     times are checked against ``duration``, or against the clip's header when it is absent.
     """
     json_path, videos = resolve_dataset_paths(Path(path), Path(video_dir) if video_dir else None)
+    main = _load_one(json_path, videos, level)
+    companions = companion_files(json_path)
+    if not companions:
+        return main
+    parts = [main, *(_load_one(c, videos, main.level) for c in companions)]
+    problems = []
+    first: dict[str, Path] = {}
+    for part in parts:
+        for item in part.items:
+            key = str(item.id)
+            if key in first:
+                problems.append(f"{part.path} item {item.index} (id={item.id!r}): duplicate id, first used in {first[key]}")
+            first.setdefault(key, part.path)
+    if problems:
+        raise DatasetError(problems)
+    items = tuple(it for part in parts for it in part.items)
+    return replace(main, items=items, companions=tuple(companions))
+
+
+def _load_one(json_path: Path, videos: Path, level: int | None) -> Dataset:
     data = _parse_json(json_path)
     if not isinstance(data, list):
         raise DatasetError(

@@ -26,6 +26,9 @@ How it answers:
   that window's transcript sentence → the option quoting it.
 - ``event_when_said``: the quoted sentence's window → the prop that changed in it → the option
   naming that prop.
+- ``event_when_speaking``: the window in which the named character's mouth follows the loudness
+  best, ahead of the other three mouths by the widest margin (no transcript needed) → the prop that
+  changed in it → the option naming that prop.
 - ``in_sync``: mean over the four windows of each mouth's correlation with the envelope → best.
 - ``who_said_1fps`` (level 4: every mouth stops for one second at a different time, the voice
   with the speaker's): the seen frames that fall inside a pause of the voice (a silence of at least
@@ -77,6 +80,7 @@ from vsync_models.models.av_measure import (
 from vsync_models.models.av_sync_timed import decide_timed, guess_timed
 from vsync_models.models.base import ModelOutput
 from vsync_models.synth.layout import FPS, POSITIONS
+from vsync_models.synth.speaker_items import asked_speaker
 from vsync_models.types import Request, Sampling
 
 __all__ = ["AVSyncModel"]
@@ -146,9 +150,11 @@ class AVSyncModel:
             return self._who_said(request, options)
         if "being said when" in q:
             return self._said_when_event(request, options)
+        if asked_speaker(request.question) is not None:
+            return self._event_when_speaking(request, options)
         if "happened on screen" in q:
             return self._event_when_said(request, options)
-        raise Undecided("the question is not one of the four level-1 kinds this model knows")
+        raise Undecided("the question is not one of the five level-1 kinds this model knows")
 
     def _need(self, request: Request, video: bool, audio: bool) -> tuple[Video | None, Audio | None]:
         # Audio first: in vt it is refused at once, before any frame is decoded for nothing.
@@ -248,7 +254,31 @@ class AVSyncModel:
     def _event_when_said(self, request: Request, options: list[tuple[str, str]]) -> tuple[str, str]:
         video, audio = self._need(request, video=True, audio=True)
         assert video is not None and audio is not None
-        s, e = self._window_of(request, audio)
+        return self._event_in(video, self._window_of(request, audio), options)
+
+    def _event_when_speaking(self, request: Request, options: list[tuple[str, str]]) -> tuple[str, str]:
+        """The window whose voice the named character's mouth follows, not a quote's place in the
+        transcript: the window where that mouth beats the others by the widest margin."""
+        video, audio = self._need(request, video=True, audio=True)
+        assert video is not None and audio is not None
+        name = asked_speaker(request.question)
+        if name is None or norm(name) not in [norm(n) for n in video.names]:
+            raise Undecided(f"{name} is not on screen")
+        pos = [norm(n) for n in video.names].index(norm(name))
+
+        def lead(window: tuple[int, int]) -> float:
+            scores = [follows(video, audio, p, window) for p in range(POSITIONS)]
+            return scores[pos] - max(x for p, x in enumerate(scores) if p != pos)
+
+        window = max(audio.windows, key=lead)
+        letter, why = self._event_in(video, window, options)
+        return letter, f"{name}'s mouth follows the voice there; {why}"
+
+    def _event_in(
+        self, video: Video, window: tuple[int, int], options: list[tuple[str, str]]
+    ) -> tuple[str, str]:
+        """The option naming the prop that changed inside ``window`` (else the one nearest its centre)."""
+        s, e = window
         inside = [p for p, f in video.events.items() if f is not None and s <= f < e]
         if len(inside) != 1:
             centre = (s + e) / 2

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vsync_models.report.stats import ALL_TASKS
+from vsync_models.report.stats import ALL_TASKS, HEADLINE
 from vsync_models.types import Sampling
 
 __all__ = ["CEILINGS_PATH", "Ceiling", "Ceilings", "ceiling_line", "load_ceilings"]
@@ -124,11 +124,16 @@ def _row(raw: dict[str, Any]) -> Ceiling:
 def ceiling_line(
     ceilings: Ceilings, sampling: Sampling | None, level: int, modalities: list[str]
 ) -> str | None:
-    """``ceiling at this model's sampling: level 1 (1 fps, <= 8 frames; av_sync): avt 78.6% [...] of 280,
-    ...``: the pooled rows of ``level`` for ``modalities``; ``None`` when none exists."""
-    found = [(m, ceilings.lookup(sampling, level, ALL_TASKS, m)) for m in modalities]
-    parts = [f"{m} {row.text()}" for m, row in found if row is not None]
+    """``ceiling at this model's sampling: level 1 headline (1 fps, <= 8 frames; av_sync): avt 78.6% [...]
+    of 178, ...``: the pooled rows of ``level`` for ``modalities``, its ``headline`` rows (the tasks that
+    do not leak to late fusion) where it has them, else ``all``; ``None`` when none exists."""
+    for task in (HEADLINE, ALL_TASKS):
+        found = [(m, ceilings.lookup(sampling, level, task, m)) for m in modalities]
+        parts = [f"{m} {row.text()}" for m, row in found if row is not None]
+        if parts:
+            break
     if not parts or sampling is None:
         return None
     who = f"; {ceilings.perceiver}" if ceilings.perceiver else ""
-    return f"ceiling at this model's sampling: level {level} ({sampling.label}{who}): {', '.join(parts)}"
+    name = f"level {level}" + (" headline" if task == HEADLINE else "")
+    return f"ceiling at this model's sampling: {name} ({sampling.label}{who}): {', '.join(parts)}"

@@ -47,6 +47,7 @@ __all__ = [
     "baseline_document",
     "compare_runs",
     "file_hash",
+    "files_hash",
     "format_comparison",
     "load_run",
     "run_from_records",
@@ -78,6 +79,14 @@ def file_hash(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:_HASH_LEN]
 
 
+def files_hash(paths: Sequence[Path]) -> str:
+    """A dataset's hash over every file its items came from: one file's :func:`file_hash` (as before
+    companion sets), several files' hashes hashed together in order."""
+    if len(paths) == 1:
+        return file_hash(paths[0])
+    return stable_hash([file_hash(p) for p in paths])
+
+
 @dataclass(frozen=True)
 class RunInfo:
     """What identifies a run in reports and baselines: the same hashes mean the same question set
@@ -88,7 +97,7 @@ class RunInfo:
     """Hash of the model's fingerprint (id, decoding, frame sampling), the prompts and CircularEval."""
     dataset: str
     dataset_hash: str
-    """Hash of the dataset JSON file."""
+    """Hash of the dataset JSON file (with companion sets: of all its files, see :func:`files_hash`)."""
 
 
 @dataclass(frozen=True)

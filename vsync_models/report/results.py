@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from vsync_models.data.levels import LATE_FUSION_LEAKS
 from vsync_models.errors import OutputError
 from vsync_models.record import Record
 from vsync_models.report.reliability import reliability
@@ -28,6 +29,7 @@ from vsync_models.report.stats import Tally
 
 __all__ = [
     "DEFAULT_OUTPUT_PATTERN",
+    "headline_fields",
     "read_results",
     "results_path",
     "safe_name",
@@ -80,11 +82,37 @@ def write_results(
         "errors_by_kind": dict(costs.errors),
         "retries": costs.retries,
         "timestamp_iso": now.isoformat(timespec="seconds"),
+        **headline_fields(records),
         **(extra or {}),
         "results": [rec.to_json(shared=True) for rec in records],
     }
     write_json_atomic(path, doc, indent=2)
     return doc
+
+
+def headline_fields(
+    records: Sequence[Record], leaks: Mapping[tuple[int, str], str] = LATE_FUSION_LEAKS
+) -> dict[str, Any]:
+    """Where some of the records' tasks leak to late fusion: ``headline`` (``accuracy``, ``correct``,
+    ``total`` over the tasks that do not leak, and which those are) and ``leaking_tasks`` (task →
+    why). ``accuracy`` above them stays every item's, as the original's readers expect."""
+    leaking = {r.task: leaks[r.level, r.task] for r in records if r.task and (r.level, r.task) in leaks}
+    if not leaking:
+        return {}
+    tally = Tally()
+    for rec in records:
+        if rec.task not in leaking:
+            tally.add(rec.outcome, rec.cached)
+    tasks = sorted({r.task or "" for r in records if r.task not in leaking})
+    return {
+        "headline": {
+            "accuracy": round(tally.accuracy, 2) if tally.accuracy is not None else 0.0,
+            "correct": tally.correct,
+            "total": tally.scored,
+            "tasks": tasks,
+        },
+        "leaking_tasks": dict(sorted(leaking.items())),
+    }
 
 
 def write_json_atomic(path: Path, doc: Any, indent: int = 2) -> None:

@@ -18,20 +18,22 @@ infrastructure's, not the model's. Everything here works on proportions in
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
-from vsync_models.data.levels import guess_chance
+from vsync_models.data.levels import LATE_FUSION_LEAKS, guess_chance
 from vsync_models.record import Record
 from vsync_models.report.timing_metrics import timing_metrics
 from vsync_models.types import MODALITY_ORDER, Outcome
 
 __all__ = [
+    "ALL_TASKS",
     "DEFAULT_SEED",
+    "HEADLINE",
     "Chance",
     "Estimate",
     "GainSummary",
@@ -58,6 +60,10 @@ DEFAULT_BOOTSTRAP = 2000
 MCNEMAR_EXACT_BELOW = 25
 """Discordant pairs below which McNemar uses the exact binomial test (the usual rule of thumb)."""
 ALL_TASKS = "all"
+HEADLINE = "headline"
+"""The task name of a level's headline rows: every task of the level that does not leak to late
+fusion (:data:`~vsync_models.data.levels.LATE_FUSION_LEAKS`). Only a level with a leaking task has
+them; there they are the level's headline number, ``all`` still every task."""
 
 
 @dataclass
@@ -368,6 +374,8 @@ class GroupSummary:
     circular_clustered: ClusteredInterval | None = None
     chance: Chance | None = None
     """Expected accuracy of uniform guessing over the row's items, weighted by kind of question."""
+    leak: str | None = None
+    """Why this task needs no binding of sound to picture (late fusion answers it), if it leaks."""
 
     @property
     def ci(self) -> Interval | None:
@@ -383,6 +391,8 @@ class GainSummary:
     task: str
     plain: Estimate
     circular: Estimate | None = None
+    leak: str | None = None
+    """As :attr:`GroupSummary.leak`."""
 
 
 @dataclass(frozen=True)
@@ -396,27 +406,41 @@ class RunSummary:
     def circular(self) -> bool:
         return any(g.circular is not None for g in self.groups)
 
+    @property
+    def headline_levels(self) -> set[int]:
+        """The levels whose headline is their :data:`HEADLINE` rows (some task of theirs leaks)."""
+        return {g.level for g in self.groups if g.task == HEADLINE}
+
     def headline(self) -> list[tuple[str, str]]:
         """``accuracy.level1.avt`` (percent, 95 % CI, n) and ``synchrony_gain.level1`` (points, CI,
-        n), as the key = value facts of reports that cannot show a table (Allure, JUnit)."""
+        n), as the key = value facts of reports that cannot show a table (Allure, JUnit). A level
+        with a leaking task gives its :data:`HEADLINE` rows there, and every task's under
+        ``accuracy.level1.avt.all`` / ``synchrony_gain.level1.all``."""
+        split = self.headline_levels
         out = []
         for g in self.groups:
-            if g.task != ALL_TASKS or not g.tally.scored:
+            if g.task not in (ALL_TASKS, HEADLINE) or not g.tally.scored:
                 continue
             ci = f" [95% CI {100 * g.ci.low:.1f}-{100 * g.ci.high:.1f}]" if g.ci else ""
             acc = f"{100 * g.tally.correct / g.tally.scored:.1f}%"
-            out.append((f"accuracy.level{g.level}.{g.modality}", f"{acc}{ci} n={g.tally.scored}"))
+            key = f"accuracy.level{g.level}.{g.modality}" + (
+                ".all" if g.task == ALL_TASKS and g.level in split else ""
+            )
+            out.append((key, f"{acc}{ci} n={g.tally.scored}"))
         for gain in self.gains:
-            if gain.task == ALL_TASKS:
+            if gain.task in (ALL_TASKS, HEADLINE):
                 p = gain.plain
+                key = f"synchrony_gain.level{gain.level}" + (
+                    ".all" if gain.task == ALL_TASKS and gain.level in split else ""
+                )
                 out.append(
                     (
-                        f"synchrony_gain.level{gain.level}",
+                        key,
                         f"{100 * p.value:+.1f} points [95% CI {100 * p.interval.low:+.1f}, "
                         f"{100 * p.interval.high:+.1f}] n={p.n}",
                     )
                 )
-        return out
+        return sorted(out, key=lambda kv: (kv[0].startswith("synchrony"), kv[0]))
 
 
 def _clusters(records: Sequence[Record], circular: bool) -> list[tuple[int, int]]:
@@ -432,7 +456,9 @@ def _clusters(records: Sequence[Record], circular: bool) -> list[tuple[int, int]
     return [(c, m) for c, m in per_clip.values()]
 
 
-def _group(level: int, modality: str, task: str, recs: Sequence[Record]) -> GroupSummary:
+def _group(
+    level: int, modality: str, task: str, recs: Sequence[Record], leak: str | None = None
+) -> GroupSummary:
     tally = tally_by(recs).get((), Tally())
     circular = tally_by(recs, circular=True).get(())
     return GroupSummary(
@@ -445,6 +471,7 @@ def _group(level: int, modality: str, task: str, recs: Sequence[Record]) -> Grou
         circular=circular,
         circular_clustered=clustered_interval(_clusters(recs, circular=True)) if circular else None,
         chance=chance_of(recs),
+        leak=leak,
     )
 
 
@@ -453,39 +480,62 @@ def _order(level: Any, modality: Any) -> tuple[int, int, str]:
 
 
 def summarize(
-    records: Iterable[Record], n_boot: int = DEFAULT_BOOTSTRAP, seed: int = DEFAULT_SEED
+    records: Iterable[Record],
+    n_boot: int = DEFAULT_BOOTSTRAP,
+    seed: int = DEFAULT_SEED,
+    leaks: Mapping[tuple[int, str], str] = LATE_FUSION_LEAKS,
 ) -> RunSummary:
     """Everything the terminal, HTML and Allure summaries show, computed once from the records.
 
-    Groups come per level × modality (task ``"all"``) and per level × modality × task
-    (unless one task covers them all); gains per level and per level × task, each bootstrapped from its own seeded
+    Groups come per level × modality (task ``"all"``), per level × modality × task (unless one
+    task covers them all) and, for a level with a task in ``leaks`` (late fusion answers it without
+    the sound), per level × modality over the tasks that do not leak (task :data:`HEADLINE`, the
+    level's headline); a leaking task's rows carry the reason. Gains per level (all tasks, and the
+    headline tasks where they differ) and per level × task, each bootstrapped from its own seeded
     generator so adding a task never changes another row's interval.
     """
     records = list(records)
+
+    def leak(level: int, task: str | None) -> str | None:
+        return leaks.get((level, task or ""))
+
+    split = {rec.level for rec in records if leak(rec.level, rec.task)}
     buckets: dict[tuple[int, str, str], list[Record]] = {}
     for rec in records:
         buckets.setdefault((rec.level, rec.modality, ALL_TASKS), []).append(rec)
+        if rec.level in split and not leak(rec.level, rec.task):
+            buckets.setdefault((rec.level, rec.modality, HEADLINE), []).append(rec)
         if rec.task:
             buckets.setdefault((rec.level, rec.modality, rec.task), []).append(rec)
     for level, modality, task in list(buckets):
         whole = buckets[(level, modality, ALL_TASKS)]
-        if task != ALL_TASKS and len(buckets[(level, modality, task)]) == len(whole):
+        if task not in (ALL_TASKS, HEADLINE) and len(buckets[(level, modality, task)]) == len(whole):
             del buckets[(level, modality, task)]  # a single task would only repeat "all"
-    keys = sorted(buckets, key=lambda k: (*_order(k[0], k[1]), k[2] != ALL_TASKS, k[2]))
+
+    def rank(task: str) -> tuple[bool, bool, str]:
+        return task != ALL_TASKS, task != HEADLINE, task
+
+    keys = sorted(buckets, key=lambda k: (*_order(k[0], k[1]), *rank(k[2])))
     groups = [
-        _group(level, modality, task, buckets[(level, modality, task)]) for level, modality, task in keys
+        _group(level, modality, task, buckets[(level, modality, task)], leak(level, task))
+        for level, modality, task in keys
     ]
 
+    def member(rec: Record, task: str) -> bool:
+        if task == ALL_TASKS:
+            return True
+        if task == HEADLINE:
+            return not leak(rec.level, rec.task)
+        return rec.task == task
+
     gains: list[GainSummary] = []
-    for level, task in sorted(
-        {(k[0], k[2]) for k in keys}, key=lambda lt: (lt[0], lt[1] != ALL_TASKS, lt[1])
-    ):
-        subset = [r for r in records if r.level == level and task in (ALL_TASKS, r.task)]
+    for level, task in sorted({(k[0], k[2]) for k in keys}, key=lambda lt: (lt[0], *rank(lt[1]))):
+        subset = [r for r in records if r.level == level and member(r, task)]
         plain = synchrony_gain(subset, n_boot=n_boot, rng=np.random.default_rng(seed))
         if plain is None:
             continue
         circular = synchrony_gain(subset, circular=True, n_boot=n_boot, rng=np.random.default_rng(seed))
-        gains.append(GainSummary(level, task, plain, circular))
+        gains.append(GainSummary(level, task, plain, circular, leak(level, task)))
     return RunSummary(groups, gains, timing_metrics(records))
 
 

@@ -48,7 +48,9 @@ Screen layout (:mod:`.layout`; pixels, origin top left, boxes ``x0, y0, x1, y1``
 
 Questions (:mod:`.items`), four options each, all from the same clip, letters balanced A-D
     ``who_said``, ``said_when_event``, ``event_when_said``, ``in_sync``; see
-    :data:`.items.QUESTIONS`. Ground truth: each item's ``truth`` field, and per clip the
+    :data:`.items.QUESTIONS`. ``event_when_speaking`` (:mod:`.speaker_items`) asks
+    ``event_when_said`` about a speaker instead of a quote, so frames plus the transcript cannot
+    answer it; it goes to ``extra/event_when_speaking.json``, a companion set over the same clips. Ground truth: each item's ``truth`` field, and per clip the
     manifest's record (:mod:`.truth`): layout, utterances with word timings, every mouthing
     span with the sentence mouthed and whether it was heard, events with frame and time.
 
@@ -74,7 +76,7 @@ Level 4 (:mod:`.paused`, :mod:`.paused_oracles`)
     the voice is silent for the speaker's shut second. ``--level 4`` on ``generate``.
 
 Modules: :mod:`.tts` speech + word timings, :mod:`.speech` exact-length sentences,
-:mod:`.plan` timelines, :mod:`.items` questions, :mod:`.truth` ground-truth records,
+:mod:`.plan` timelines, :mod:`.items` questions (:mod:`.speaker_items` the speaker variant), :mod:`.truth` ground-truth records,
 :mod:`.render` + :mod:`.props` drawing, :mod:`.encode` byte-stable mp4, :mod:`.level1` the set
 writer, :mod:`.oracles` the insolubility proof (with :mod:`.views`, what each modality perceives,
 and :mod:`.strategies`, what a clever single-modality model could exploit), :mod:`.measure`

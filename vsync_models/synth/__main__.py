@@ -11,6 +11,7 @@ from pathlib import Path
 
 from vsync_models.synth.level1 import generate
 from vsync_models.synth.oracles import cases, evaluate, format_table
+from vsync_models.synth.speaker_items import SPEAKER_FILE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -23,6 +24,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--clips", "--n", dest="clips", type=int, default=80, help="number of clips (default 80)"
     )
     gen.add_argument("--out", type=Path, default=Path("data/level_1"), help="output directory")
+    spk = commands.add_parser(
+        "speaker-items",
+        help="write only level 1's event_when_speaking items (extra/) over an existing level-1 set",
+    )
+    spk.add_argument("--seed", type=int, default=0, help="the set's seed (default 0)")
+    spk.add_argument("--clips", type=int, default=80, help="the set's clip count (default 80)")
+    spk.add_argument("--out", type=Path, default=Path("data/level_1"), help="the level-1 set")
     strip = commands.add_parser("strip", help="save a labelled frame strip (PNG) of one clip of a set")
     strip.add_argument("dataset", type=Path, help="a generated set (with manifest.json)")
     strip.add_argument("clip", help="its video_path, e.g. clip_0001.mp4")
@@ -96,6 +104,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 0
 
+    if args.command == "speaker-items":
+        from vsync_models.synth.level1 import write_speaker_items
+
+        try:
+            summary = write_speaker_items(args.out, seed=args.seed, n_clips=args.clips)
+        except (OSError, ValueError) as exc:
+            parser.error(str(exc))
+        print(
+            f"wrote {summary.items} items ({summary.total_bytes / 1e3:.1f} kB) to {args.out / SPEAKER_FILE}"
+        )
+        return 0
+
     if args.command == "strip":
         from vsync_models.synth.strip import frame_strip, interesting_frames
 
@@ -109,7 +129,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.plan is None:
         manifest = json.loads((args.dataset / "manifest.json").read_text(encoding="utf-8"))
         level = manifest.get("level", 1)
-        items = json.loads((args.dataset / "dataset.json").read_text(encoding="utf-8"))
+        from vsync_models.data.dataset import companion_files
+
+        main_file = args.dataset / "dataset.json"
+        items = [
+            item
+            for path in (main_file, *companion_files(main_file))
+            for item in json.loads(path.read_text(encoding="utf-8"))
+        ]
         clips = manifest["clips"]
     if level == 4:
         from vsync_models.synth.paused import build_paused_items, paused_truth, plan_paused
@@ -135,10 +162,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.plan is not None:
             from vsync_models.synth.items import build_items
             from vsync_models.synth.plan import plan_clips
+            from vsync_models.synth.speaker_items import build_speaker_items
             from vsync_models.synth.truth import clip_truth
 
             plans = plan_clips(args.seed, args.plan)
-            items, clips = build_items(plans, args.seed), [clip_truth(p) for p in plans]
+            items = build_items(plans, args.seed) + build_speaker_items(plans, args.seed)
+            clips = [clip_truth(p) for p in plans]
         results = evaluate(cases(items, clips))
         table = format_table(results)
     print(table)

@@ -30,7 +30,7 @@ from vsync_models.data.dataset import load_dataset
 from vsync_models.data.levels import Level, make_level
 from vsync_models.data.media import MediaPreparer
 from vsync_models.models.av_sync import AVSyncModel
-from vsync_models.report.stats import wilson_interval
+from vsync_models.report.stats import ALL_TASKS, HEADLINE, wilson_interval
 from vsync_models.run.evaluate import Evaluator
 from vsync_models.scoring.score import ScoringSettings
 from vsync_models.types import Modality, Outcome, Sampling
@@ -41,7 +41,7 @@ COMMAND = "python -m vsync_models.synth ceilings"
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "report" / "ceilings.json"
 SAMPLINGS = (Sampling(1.0), Sampling(2.0), Sampling(4.0), Sampling(), Sampling(1.0, 8))
 """1, 2 and 4 fps, every frame, and the OpenAI-compatible path's 1 fps with at most 8 frames."""
-ALL = "all"
+ALL = ALL_TASKS
 """The task name of a level's pooled row."""
 
 
@@ -82,7 +82,8 @@ def measure(
     progress: Callable[[str], None] | None = None,
 ) -> list[CeilingRow]:
     """``av_sync`` at each sampling on every item × modality of ``levels``; rows per level × task ×
-    modality (and the level's pooled ``all``). An item that ends as an error stops the measurement:
+    modality (and the level's pooled ``all`` and, where some task of the level leaks to late fusion,
+    ``headline`` over the tasks that do not). An item that ends as an error stops the measurement:
     a ceiling counted over fewer items than the level has would be no ceiling."""
     rows: list[CeilingRow] = []
     with tempfile.TemporaryDirectory(prefix="vsync-ceilings-") as tmp:
@@ -95,6 +96,7 @@ def measure(
                 scoring=scoring,
             )
             for level in levels:
+                split = any(level.leak(item.task) for item in level)
                 for modality in Modality:
                     counts: dict[str, list[int]] = {}
                     for item in level:
@@ -104,7 +106,8 @@ def measure(
                                 f"level {level.number} item {item.id} ({modality.value}, {sampling.label}): "
                                 f"{result.response.error}"
                             )
-                        for task in (item.task or "", ALL):
+                        pooled = (ALL, HEADLINE) if split and not level.leak(item.task) else (ALL,)
+                        for task in (item.task or "", *pooled):
                             tally = counts.setdefault(task, [0, 0])
                             tally[0] += 1
                             tally[1] += result.outcome is Outcome.CORRECT
@@ -142,7 +145,9 @@ def markdown(rows: Sequence[CeilingRow], modality: str = "avt") -> str:
     n_of = {(r.level, r.task): r.n for r in rows if r.modality == modality}
     head = ["level", "task", "n", *(s.label for s in samplings)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for (level, task), by in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1] == ALL)):
+    for (level, task), by in sorted(
+        cells.items(), key=lambda kv: (kv[0][0], kv[0][1] in (ALL, HEADLINE), kv[0][1] == ALL)
+    ):
         lines.append(
             "| "
             + " | ".join([str(level), task, str(n_of[level, task]), *(by.get(s, "") for s in samplings)])

@@ -14,7 +14,7 @@ import json
 import os
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from vsync_models.synth.items import build_items
 from vsync_models.synth.layout import FPS, HEIGHT, WIDTH
 from vsync_models.synth.plan import ClipPlan, plan_clips
 from vsync_models.synth.render import mouth_openness, render_frames
+from vsync_models.synth.speaker_items import SPEAKER_FILE, build_speaker_items
 from vsync_models.synth.speech import UTTERANCE_S, FittedVoice
 from vsync_models.synth.truth import clip_truth, layout_record
 from vsync_models.synth.tts import DEFAULT_VOICE, SAMPLE_RATE, engine_version
@@ -40,6 +41,7 @@ __all__ = [
     "item_counts",
     "render_clip",
     "write_set",
+    "write_speaker_items",
 ]
 
 GENERATOR_VERSION = "2"
@@ -132,7 +134,14 @@ def generate(out_dir: Path, seed: int = 0, n_clips: int = 80) -> GenerationSumma
     }
     wanted = {p.video_path for p in plans}
     media = sum(r["bytes"] for r in records)
-    return write_set(out_dir, items, head, records, wanted, media, len(plans), started)
+    summary = write_set(out_dir, items, head, records, wanted, media, len(plans), started)
+    n_speaker, speaker_bytes = _write_speaker(out_dir, plans, seed)
+    return replace(
+        summary,
+        items=summary.items + n_speaker,
+        total_bytes=summary.total_bytes + speaker_bytes,
+        seconds=time.perf_counter() - started,
+    )
 
 
 def item_counts(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -170,6 +179,51 @@ def write_set(
     _write(out_dir / "manifest.json", raw)
     total = len(dataset) + len(raw) + media_bytes
     return GenerationSummary(out_dir, n_clips, len(items), total, time.perf_counter() - started)
+
+
+def write_speaker_items(out_dir: Path, seed: int = 0, n_clips: int = 80) -> GenerationSummary:
+    """Write only the ``event_when_speaking`` companion set (:data:`.speaker_items.SPEAKER_FILE`) of
+    the level-1 set in ``out_dir``, planning its clips again from the seed (no rendering, seconds).
+
+    The set's ``manifest.json`` must record the same seed and clip count and, clip by clip, the same
+    cast, utterances, mouthing and events as the plans, so that the items describe the clips there.
+    """
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    plans = plan_clips(seed, n_clips)
+    manifest = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
+    if (manifest.get("seed"), manifest.get("n_clips")) != (seed, n_clips):
+        raise ValueError(
+            f"{out_dir / 'manifest.json'} was generated with seed {manifest.get('seed')}, "
+            f"{manifest.get('n_clips')} clips; asked for seed {seed}, {n_clips} clips"
+        )
+    for plan, record in zip(plans, manifest["clips"], strict=True):
+        if not _same_clip(clip_truth(plan), record):
+            raise ValueError(
+                f"{out_dir / 'manifest.json'}: {plan.video_path} is not the clip seed {seed} plans"
+            )
+    n, size = _write_speaker(out_dir, plans, seed)
+    return GenerationSummary(out_dir, len(plans), n, size, time.perf_counter() - started)
+
+
+def _same_clip(planned: dict[str, Any], recorded: dict[str, Any]) -> bool:
+    def bare(utterances: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in u.items() if k not in ("words", "rate_wpm")} for u in utterances]
+
+    keys = ("video_path", "cast", "mouthing", "events")
+    return all(planned[k] == recorded.get(k) for k in keys) and bare(planned["utterances"]) == bare(
+        recorded.get("utterances", [])
+    )
+
+
+def _write_speaker(out_dir: Path, plans: list[ClipPlan], seed: int) -> tuple[int, int]:
+    """(items, bytes) of the companion set written beside the level's ``dataset.json``."""
+    items = build_speaker_items(plans, seed)
+    data = dataset_bytes(items)
+    path = out_dir / SPEAKER_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write(path, data)
+    return len(items), len(data)
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -32,6 +32,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from vsync_models.synth.speaker_items import SPEAKER_TASK, asked_speaker
 from vsync_models.synth.strategies import Strategy, asked_event, event_of, panel
 from vsync_models.synth.views import Case, bare, cases
 
@@ -92,6 +93,13 @@ def _joint(case: Case) -> list[float]:
     if t == "event_when_said":
         _, _, on, off = a.utterances[a.slot_of(case.quote or "")]
         return [float(any(on <= x < off and e == o for _, e, x in v.events)) for o in case.options]
+    if t == SPEAKER_TASK:
+        who = asked_speaker(str(case.item["question"])) or ""
+        spans = [(on, off) for s, _, on, off in a.utterances if v.mouth(who, s).start_s == on]
+        return [
+            float(any(on <= x < off and e == o for _, e, x in v.events for on, off in spans))
+            for o in case.options
+        ]
     raise ValueError(f"unknown task {t!r}")
 
 
@@ -145,7 +153,7 @@ def evaluate(all_cases: Sequence[Case]) -> list[OracleResult]:
     return results
 
 
-_TASK_ORDER = ["who_said", "said_when_event", "event_when_said", "in_sync"]
+_TASK_ORDER = ["who_said", "said_when_event", "event_when_said", "in_sync", SPEAKER_TASK]
 
 
 def format_table(results: Sequence[OracleResult]) -> str:

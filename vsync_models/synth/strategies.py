@@ -13,6 +13,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from vsync_models.synth.speaker_items import SPEAKER_TASK, asked_speaker
 from vsync_models.synth.views import AudioView, Case, LateView, VideoView, bare, dur
 
 __all__ = ["Strategy", "asked_event", "event_of", "panel"]
@@ -46,12 +47,19 @@ class Strategy:
 
 _LEARNED = ("learned",)
 _ORDER = ("max", "min")
-_ALL = frozenset({"who_said", "said_when_event", "event_when_said", "in_sync"})
+_ALL = frozenset({"who_said", "said_when_event", "event_when_said", "in_sync", SPEAKER_TASK})
 _CHARS = frozenset({"who_said", "in_sync"})
 _WHO = frozenset({"who_said"})
 _SWE = frozenset({"said_when_event"})
 _EWS = frozenset({"event_when_said"})
+_SPK = frozenset({SPEAKER_TASK})
+_EVENT_OPTIONS = _EWS | _SPK
 _QUOTING = frozenset({"who_said", "event_when_said"})
+
+
+def named(c: Case) -> str:
+    """The character an ``event_when_speaking`` question names."""
+    return asked_speaker(str(c.item["question"])) or ""
 
 
 def asked_event(c: Case) -> str:
@@ -176,15 +184,15 @@ def _video_features() -> list[_Feature]:
         return dur(v.mouth(who, slot).start_s, time)
 
     events = [
-        f("event slot", _EWS, lambda c, v, o: event_of(v, o)[0]),
-        f("event time", _EWS, lambda c, v, o: event_of(v, o)[1], modes=_ORDER),
+        f("event slot", _EVENT_OPTIONS, lambda c, v, o: event_of(v, o)[0]),
+        f("event time", _EVENT_OPTIONS, lambda c, v, o: event_of(v, o)[1], modes=_ORDER),
         f(
             "event distance from mid-clip",
             _EWS,
             lambda c, v, o: abs(dur(v.duration_s / 2, event_of(v, o)[1])),
             modes=_ORDER,
         ),
-        f("(event kind, slot)", _EWS, lambda c, v, o: (o.split()[1], event_of(v, o)[0]), _LEARNED),
+        f("(event kind, slot)", _EVENT_OPTIONS, lambda c, v, o: (o.split()[1], event_of(v, o)[0]), _LEARNED),
         f("lip-read: onset rank of the quote's mouther at the event", _EWS, quote_rank),
         f(
             "lip-read: screen position of the quote's mouther at the event",
@@ -199,7 +207,47 @@ def _video_features() -> list[_Feature]:
             modes=_ORDER,
         ),
     ]
-    return chars + sentences + events
+
+    def named_in_event_slot(c: Case, v: VideoView, o: str) -> Any:
+        return v.mouth(named(c), event_of(v, o)[0])
+
+    speakers = [
+        f(
+            "onset rank of the named character at the event",
+            _SPK,
+            lambda c, v, o: v.onset_rank(named(c), event_of(v, o)[0]),
+        ),
+        f(
+            "the named character's onset-to-event time",
+            _SPK,
+            lambda c, v, o: dur(named_in_event_slot(c, v, o).start_s, event_of(v, o)[1]),
+            modes=_ORDER,
+        ),
+        f(
+            "the named character's mouth span centred on the event",
+            _SPK,
+            lambda c, v, o: abs(
+                dur(
+                    (named_in_event_slot(c, v, o).start_s + named_in_event_slot(c, v, o).end_s) / 2,
+                    event_of(v, o)[1],
+                )
+            ),
+            modes=_ORDER,
+        ),
+        f(
+            "(screen position of the named character, event slot)",
+            _SPK,
+            lambda c, v, o: (v.positions[named(c)], event_of(v, o)[0]),
+            _LEARNED,
+        ),
+        f("(named character, event slot)", _SPK, lambda c, v, o: (named(c), event_of(v, o)[0]), _LEARNED),
+        f(
+            "lip-read: length of what the named character mouths at the event",
+            _SPK,
+            lambda c, v, o: len(named_in_event_slot(c, v, o).text),
+        ),
+    ]
+    return chars + sentences + events + speakers
 
 
 def _span(v: VideoView, slot: int) -> tuple[float, float]:
@@ -268,6 +316,21 @@ def _audio_features() -> list[_Feature]:
             "(letter, slot of the sentence)",
             _SWE,
             lambda c, a, o: (c.options.index(o), a.slot_of(o)),
+            _LEARNED,
+        ),
+        f(
+            "(option, slot after the longest silence)",
+            _SPK,
+            lambda c, a, o: (
+                o,
+                max(range(len(a.utterances)), key=lambda k: gap_before(a, a.utterances[k][1])),
+            ),
+            _LEARNED,
+        ),
+        f(
+            "(option, shortest silence rounded)",
+            _SPK,
+            lambda c, a, o: (o, min(round(gap_before(a, u[1]), 1) for u in a.utterances)),
             _LEARNED,
         ),
     ]
@@ -351,7 +414,31 @@ def _late_features() -> list[_Feature]:
             lambda c, lv, o: lv.video.mouth(o, quote_slot(c, lv)).start_s,
         ),
     ]
-    return seen + transcript
+    speakers = [
+        f(
+            "(event kind, quarter its event is seen in)",
+            _SPK,
+            lambda c, lv, o: (o.split()[1], lv.quarter(event_of(lv.video, o)[1])),
+            _LEARNED,
+        ),
+        f(
+            "(named character, order of its event)",
+            _SPK,
+            lambda c, lv, o: (named(c), event_order(lv, o)),
+            _LEARNED,
+        ),
+        f(
+            "frames the named character's mouth moves in its event's slot",
+            _SPK,
+            lambda c, lv, o: frames_moving(lv, named(c), event_of(lv.video, o)[0]),
+        ),
+        f(
+            "(transcript sentence in its event's order, words)",
+            _SPK,
+            lambda c, lv, o: len(lv.transcript[event_order(lv, o)].split()),
+        ),
+    ]
+    return seen + transcript + speakers
 
 
 def _strategies(features: Iterable[_Feature], view: Callable[[Case], Any]) -> list[Strategy]:
