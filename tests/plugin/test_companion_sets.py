@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.support import choice_items, write_dataset
+from tests.support import choice_items, last_run, write_dataset
 
 
 def _level_with_companion(bench: pytest.Pytester) -> None:
@@ -26,7 +26,7 @@ def test_companion_items_run_as_part_of_the_level_and_their_task_selects_them(be
     res.assert_outcomes(passed=6)
     only = bench.runpytest("--model", "constant", "-m", "event_when_speaking and avt")
     only.assert_outcomes(passed=2)
-    doc = json.loads((bench.path / "reports" / "results_constant_level1.json").read_text(encoding="utf-8"))
+    doc = json.loads((last_run(bench.path) / "results_constant_level1.json").read_text(encoding="utf-8"))
     assert sorted(r["id"] for r in doc["results"]) == ["q004", "q005"]
 
 
