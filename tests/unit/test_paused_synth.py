@@ -169,7 +169,18 @@ def test_ceilings_of_one_level_keep_the_other_levels_rows(small_set: Path, tmp_p
     from vsync_models.synth import ceilings
 
     out = tmp_path / "ceilings.json"
-    other = {"level": 2, "task": "when_speaks", "modality": "avt", "fps": None, "max_frames": None, "n": 1}
+    other = {
+        "level": 2,
+        "task": "when_speaks",
+        "modality": "avt",
+        "fps": None,
+        "max_frames": None,
+        "n": 1,
+        "correct": 1,
+        "accuracy": 1.0,
+        "ci_low": 0.2065,
+        "ci_high": 1.0,
+    }
     out.write_text(json.dumps({"rows": [other | {"level": LEVEL}, other]}), encoding="utf-8")
     level = make_level(Config(), load_dataset(small_set, level=LEVEL), "av_sync")
     assert ceilings.main([level], out, keep_others=True) == 0

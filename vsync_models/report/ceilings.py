@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vsync_models.report.stats import ALL_TASKS, HEADLINE
+from vsync_models.report.stats import ALL_TASKS, HEADLINE, wilson_interval
 from vsync_models.types import Sampling
 
-__all__ = ["CEILINGS_PATH", "Ceiling", "Ceilings", "ceiling_line", "load_ceilings"]
+__all__ = ["CEILINGS_PATH", "Ceiling", "Ceilings", "ceiling_line", "dump_ceilings", "load_ceilings"]
 
 CEILINGS_PATH = Path(__file__).with_name("ceilings.json")
 
@@ -40,6 +40,31 @@ class Ceiling:
     accuracy: float
     ci_low: float
     ci_high: float
+
+    @classmethod
+    def measured(
+        cls, level: int, task: str, modality: str, sampling: Sampling, n: int, correct: int
+    ) -> Ceiling:
+        """A row from a count: ``correct`` of ``n``, with its Wilson 95 % interval."""
+        ci = wilson_interval(correct, n)
+        if ci is None:
+            raise ValueError(f"level {level} {task} {modality}: a ceiling needs items, got n={n}")
+        return cls(level, task, modality, sampling, n, correct, correct / n, ci.low, ci.high)
+
+    def file_row(self) -> dict[str, Any]:
+        """The row as the ceilings file holds it (fractions rounded to 4 places)."""
+        return {
+            "level": self.level,
+            "task": self.task,
+            "modality": self.modality,
+            "fps": self.sampling.fps,
+            "max_frames": self.sampling.max_frames,
+            "n": self.n,
+            "correct": self.correct,
+            "accuracy": round(self.accuracy, 4),
+            "ci_low": round(self.ci_low, 4),
+            "ci_high": round(self.ci_high, 4),
+        }
 
     def text(self) -> str:
         """``78.6% [73.4-83.0] of 280``."""
@@ -73,6 +98,17 @@ class Ceilings:
             ):
                 return row
         return None
+
+
+def dump_ceilings(ceilings: Ceilings) -> str:
+    """The ceilings file's text: ``{"command", "perceiver", "rows": [...]}``; read back by
+    :func:`load_ceilings`."""
+    body = {
+        "command": ceilings.command,
+        "perceiver": ceilings.perceiver,
+        "rows": [row.file_row() for row in ceilings.rows],
+    }
+    return json.dumps(body, indent=1) + "\n"
 
 
 def _same(a: Sampling, b: Sampling) -> bool:

@@ -17,25 +17,23 @@ and prints their table (not written to the file: a report's ceiling is the shipp
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from vsync_models.config import Config
 from vsync_models.data.dataset import load_dataset
 from vsync_models.data.levels import Level, make_level
 from vsync_models.data.media import MediaPreparer
 from vsync_models.models.av_sync import AVSyncModel
-from vsync_models.report.stats import ALL_TASKS, HEADLINE, wilson_interval
+from vsync_models.report.ceilings import Ceiling, Ceilings, dump_ceilings, load_ceilings
+from vsync_models.report.stats import ALL_TASKS, HEADLINE
 from vsync_models.run.evaluate import Evaluator
 from vsync_models.scoring.score import ScoringSettings
 from vsync_models.types import Modality, Outcome, Sampling
 
-__all__ = ["COMMAND", "DEFAULT_PATH", "SAMPLINGS", "CeilingRow", "markdown", "measure", "to_json"]
+__all__ = ["COMMAND", "DEFAULT_PATH", "SAMPLINGS", "markdown", "measure", "to_json"]
 
 COMMAND = "python -m vsync_models.synth ceilings"
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "report" / "ceilings.json"
@@ -45,47 +43,17 @@ ALL = ALL_TASKS
 """The task name of a level's pooled row."""
 
 
-@dataclass(frozen=True)
-class CeilingRow:
-    level: int
-    task: str
-    modality: str
-    sampling: Sampling
-    n: int
-    correct: int
-
-    @property
-    def accuracy(self) -> float:
-        return self.correct / self.n
-
-    def as_json(self) -> dict[str, Any]:
-        ci = wilson_interval(self.correct, self.n)
-        assert ci is not None  # a row exists only for a task with items
-        return {
-            "level": self.level,
-            "task": self.task,
-            "modality": self.modality,
-            "fps": self.sampling.fps,
-            "max_frames": self.sampling.max_frames,
-            "n": self.n,
-            "correct": self.correct,
-            "accuracy": round(self.accuracy, 4),
-            "ci_low": round(ci.low, 4),
-            "ci_high": round(ci.high, 4),
-        }
-
-
 def measure(
     levels: Sequence[Level],
     samplings: Iterable[Sampling] = SAMPLINGS,
     scoring: ScoringSettings | None = None,
     progress: Callable[[str], None] | None = None,
-) -> list[CeilingRow]:
+) -> list[Ceiling]:
     """``av_sync`` at each sampling on every item × modality of ``levels``; rows per level × task ×
     modality (and the level's pooled ``all`` and, where some task of the level leaks to late fusion,
     ``headline`` over the tasks that do not). An item that ends as an error stops the measurement:
     a ceiling counted over fewer items than the level has would be no ceiling."""
-    rows: list[CeilingRow] = []
+    rows: list[Ceiling] = []
     with tempfile.TemporaryDirectory(prefix="vsync-ceilings-") as tmp:
         preparer = MediaPreparer(Path(tmp))
         for sampling in samplings:
@@ -112,7 +80,7 @@ def measure(
                             tally[0] += 1
                             tally[1] += result.outcome is Outcome.CORRECT
                     rows += [
-                        CeilingRow(level.number, task, modality.value, sampling, n, correct)
+                        Ceiling.measured(level.number, task, modality.value, sampling, n, correct)
                         for task, (n, correct) in counts.items()
                     ]
                     if progress is not None:
@@ -124,23 +92,21 @@ def measure(
     return rows
 
 
-def to_json(rows: Sequence[CeilingRow], kept: Sequence[dict[str, Any]] = ()) -> str:
-    """The ceilings file: ``{"command", "perceiver", "rows": [...]}`` (see the module docstring);
-    ``kept``: rows of other levels, already in the file's form, written first."""
-    body = {"command": COMMAND, "perceiver": "av_sync", "rows": [*kept, *(r.as_json() for r in rows)]}
-    return json.dumps(body, indent=1) + "\n"
+def to_json(rows: Sequence[Ceiling], kept: Sequence[Ceiling] = ()) -> str:
+    """The ceilings file (see :func:`~vsync_models.report.ceilings.dump_ceilings`); ``kept``: rows of
+    other levels already in the file, written first."""
+    return dump_ceilings(Ceilings(rows=(*kept, *rows), perceiver="av_sync", command=COMMAND))
 
 
-def markdown(rows: Sequence[CeilingRow], modality: str = "avt") -> str:
+def markdown(rows: Sequence[Ceiling], modality: str = "avt") -> str:
     """One table per modality: level × task down, sampling across, ``accuracy [CI]`` in percent."""
     samplings = list(dict.fromkeys(r.sampling for r in rows))
     cells: dict[tuple[int, str], dict[Sampling, str]] = {}
     for r in rows:
         if r.modality != modality:
             continue
-        ci = r.as_json()
         cells.setdefault((r.level, r.task), {})[r.sampling] = (
-            f"{100 * r.accuracy:.1f} [{100 * ci['ci_low']:.0f}, {100 * ci['ci_high']:.0f}]"
+            f"{100 * r.accuracy:.1f} [{100 * r.ci_low:.0f}, {100 * r.ci_high:.0f}]"
         )
     n_of = {(r.level, r.task): r.n for r in rows if r.modality == modality}
     head = ["level", "task", "n", *(s.label for s in samplings)]
@@ -162,11 +128,10 @@ def main(
     """Measure ``levels`` and write the file; ``keep_others`` keeps the rows the file already has for
     every other level (``--level N``: remeasure one level without the hours the others take)."""
     rows = measure(levels, scoring=scoring, progress=lambda line: print(line, file=sys.stderr, flush=True))
-    kept: list[dict[str, Any]] = []
+    kept: list[Ceiling] = []
     if keep_others and out.is_file():
         measured = {lvl.number for lvl in levels}
-        old = json.loads(out.read_text(encoding="utf-8"))["rows"]
-        kept = [r for r in old if r["level"] not in measured]
+        kept = [r for r in load_ceilings(out).rows if r.level not in measured]
     out.write_text(to_json(rows, kept), encoding="utf-8")
     for modality in ("avt", "vt", "at"):
         print(f"\n{modality}:\n\n{markdown(rows, modality)}")
