@@ -280,12 +280,15 @@ def _report(args: argparse.Namespace) -> int:
 
 def _html_page(info, summary, records) -> str:  # type: ignore[no-untyped-def]
     # The renderer of the plugin's HTML report (pytest-free), for one page without pytest-html.
-    from vsync_pytest.html_render import item_html, summary_html
+    from html import escape
 
-    items = "".join(item_html(r, strip=False) for r in records)
+    from vsync_pytest.html_render import STYLE, item_html, summary_html
+
+    # no media: the rebuilt page has no clips beside it (the run's own report keeps its media folder)
+    items = "".join(item_html(r) for r in records)
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        f"<title>V-SYNC {info.model}</title></head><body>"
+        f"<title>V-SYNC {escape(info.model)}</title><style>{STYLE}</style></head><body>"
         f"{summary_html(info, summary, [('rebuilt', 'from the records files, without the model')])}"
         f"<h2>Items</h2>{items}</body></html>"
     )

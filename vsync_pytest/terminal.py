@@ -96,6 +96,7 @@ class LiveProgress:
         self._seen: set[str] = set()
         self._in_flight: dict[str, int] = {}
         self._tr: Any = None
+        self._due: list[str] = []
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         tr = self._tr = session.config.pluginmanager.get_plugin("terminalreporter")
@@ -128,12 +129,19 @@ class LiveProgress:
         self._seen.add(nodeid)
         progress.total = len(self.ledger.collected)
         progress.in_flight = sum(self._in_flight.values())
+        # the line says the counts at the answer that made it due: under xdist another worker's
+        # answer may arrive before this test's logfinish, and it must not shift the line's numbers
+        if progress.due() and self._tr is not None:
+            self._due.append(format_progress(progress.snapshot()))
 
     def pytest_runtest_logfinish(self) -> None:
         """After the test's letter (pytest writes it with the test's last report), so a line never
         splits a file name from its letters."""
-        progress, tr = self.progress, self._tr
-        if progress is not None and tr is not None and progress.due():
-            if getattr(getattr(tr, "_tw", None), "width_of_current_line", 0):
-                tr.write("\n")  # the progress letters so far keep their row; they go on below
-            tr.write(format_progress(progress.snapshot()) + "\n", cyan=True)
+        tr = self._tr
+        if not self._due:
+            return
+        if getattr(getattr(tr, "_tw", None), "width_of_current_line", 0):
+            tr.write("\n")  # the progress letters so far keep their row; they go on below
+        for line in self._due:
+            tr.write(line + "\n", cyan=True)
+        self._due.clear()

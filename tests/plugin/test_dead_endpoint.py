@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from tests.support import choice_items, write_dataset
+from tests.support import choice_items, last_run, write_dataset
 from vsync_models.standin import spawn
 
 N_ITEMS = 24
@@ -37,7 +37,7 @@ def test_a_dead_endpoint_costs_the_run_one_budget_of_retries_then_stops_it(bench
         server.stop()
     text = result.stdout.str()
     assert "max_refused_connections" in text and "the remaining items were not run" in text, text
-    doc = json.loads((bench.path / "reports" / "results_openai_standin_level1_at.json").read_text("utf-8"))
+    doc = json.loads((last_run(bench.path) / "results_openai_standin_level1_at.json").read_text("utf-8"))
     # what the workers sent after the kill: the budget, plus at most one refusal per request in
     # flight when it ran out (2 workers x concurrency 2), never max_retries per remaining item
     assert doc["retries"] <= BUDGET + 4, doc["retries"]

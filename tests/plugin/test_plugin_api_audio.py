@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.support import REPO
+from tests.support import REPO, last_run
 from tests.unit.test_api_audio import heard
 from tests.unit.test_ceilings_and_sampling import write_ceilings
 from vsync_models.standin import StandIn
@@ -63,7 +63,7 @@ def test_audio_goes_in_avt_and_at_only_the_canary_passes_and_reports_show_audio_
             "audio canary: passed (the answer names *); audio sent as an input_audio part (16 kHz mono WAV)",
         ]
     )
-    reports = bench.path / "reports"
+    reports = last_run(bench.path)  # the canary's record is one of the run's files
     record = json.loads((reports / "audio_canary_openai_standin.json").read_text("utf-8"))
     assert record["status"] == "passed" and record["method"] == "transcript"
     avt = json.loads((reports / "results_openai_standin_level1.json").read_text("utf-8"))
@@ -103,5 +103,5 @@ def test_without_send_audio_the_run_says_the_model_heard_nothing_and_sends_no_au
         "no canary"
     )
     res.stdout.fnmatch_lines(["audio: not sent: in avt and at the model gets the transcript, not the sound*"])
-    doc = json.loads((bench.path / "reports" / "results_openai_standin_level1.json").read_text("utf-8"))
+    doc = json.loads((last_run(bench.path) / "results_openai_standin_level1.json").read_text("utf-8"))
     assert doc["audio_sent"] is False and "audio_feed" not in doc

@@ -17,7 +17,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from tests.support import REPO, choice_items, report_items, write_dataset
+from tests.support import REPO, choice_items, last_run, report_items, write_dataset
 
 HOSTILE_ID = "x1<img src=x onerror=window.vsPwned='id'>"
 HOSTILE_QUESTION = "Who said <img src=x onerror=window.vsPwned='question'>?"
@@ -76,7 +76,7 @@ def hostile_run(bench: pytest.Pytester) -> Path:
         f"models:\n  constant:\n    answer: {json.dumps(HOSTILE_ANSWER)}\n", encoding="utf-8"
     )
     bench.runpytest("--model", "constant", "--vsync-report", "--tb=short", "-q")
-    report = bench.path / "reports" / "constant.html"
+    report = last_run(bench.path, "constant") / "constant.html"
     assert report.is_file()
     return report
 
@@ -150,15 +150,18 @@ def test_a_filter_click_and_a_row_click_work(bench, page):
 def test_the_reports_folder_alone_shows_and_plays_every_clip(bench, page, tmp_path):
     report = hostile_run(bench)
     elsewhere = tmp_path / "uploaded"
-    shutil.copytree(report.parent, elsewhere)
+    # the whole reports/ folder, its latest pointer kept a link; the page opened through the pointer
+    shutil.copytree(bench.path / "reports", elsewhere, symlinks=True)
     shutil.rmtree(bench.path / "data")  # nothing of the checkout is left to link to
-    copy = elsewhere / report.name
+    shutil.rmtree(bench.path / "reports")
+    copy = elsewhere / "constant" / "latest" / report.name
+    assert copy.is_file()
 
     blocks = report_items(copy.read_text("utf-8")).values()
     sources = {unquote(s) for block in blocks for s in re.findall(r" src='([^']+)'", block)}
     assert any(s.endswith(".m4a") for s in sources) and any(s.endswith(".jpg") for s in sources)
     for src in sources:
-        target = (elsewhere / src).resolve()
+        target = (copy.parent / src).resolve()
         assert target.is_file() and target.is_relative_to(elsewhere.resolve()), src
 
     page.goto(copy.as_uri(), wait_until="load")

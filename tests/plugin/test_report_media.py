@@ -74,7 +74,7 @@ def test_items_of_two_levels_with_the_same_clip_name_and_ids_each_show_their_own
     for test_id, block in blocks.items():
         own = two if "test_level2.py" in test_id else one
         assert_own_clip(bench, report, block, own / "videos" / CLIP)
-    assert len(list((bench.path / "reports" / "constant_media").glob("*.jpg"))) == 2  # two clips, one name
+    assert len(list((report.parent / "constant_media").glob("*.jpg"))) == 2  # two clips, one name
 
 
 def test_a_dataset_run_runs_that_dataset_and_shows_its_clips(bench):

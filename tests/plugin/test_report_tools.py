@@ -11,7 +11,7 @@ import pytest
 from junitparser import JUnitXml, Properties
 
 from tests.plugin.test_plugin_openai import start_scripted
-from tests.support import choice_items
+from tests.support import choice_items, last_run
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -58,7 +58,7 @@ def test_failing_endpoint_items_are_broken_durations_are_the_calls_and_tables_ag
         "--model", "openai:scripted", "-m", "at", "--alluredir", "allure", "--junitxml", "junit.xml"
     )
     res.assert_outcomes(passed=2, failed=3, errors=1)
-    reports = bench.path / "reports"
+    reports = last_run(bench.path)
     records = {
         r["id"]: r
         for r in map(json.loads, (reports / "results_openai_scripted_level1_at.records.jsonl").open())

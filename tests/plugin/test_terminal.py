@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.standins.tiny_omni import make_clip
-from tests.support import choice_items, free_port, write_dataset
+from tests.support import choice_items, free_port, last_run, write_dataset
 from vsync_models.standin import StandIn, spawn
 
 PROGRESS = re.compile(
@@ -136,7 +136,7 @@ def test_limit_spreads_over_tasks_and_states_the_choice(bench):
     res.stdout.fnmatch_lines(
         ["vsync: --limit 10: items spread over tasks (stratified, seed 0); level 1: 10 of 30"]
     )
-    doc = json.loads((bench.path / "reports" / "results_random_level1.json").read_text("utf-8"))
+    doc = json.loads((last_run(bench.path) / "results_random_level1.json").read_text("utf-8"))
     assert doc["limit"] == {
         "per_level": 10,
         "seed": 0,
@@ -148,7 +148,7 @@ def test_limit_spreads_over_tasks_and_states_the_choice(bench):
     assert sorted(tasks.count(t) for t in set(tasks)) == [3, 3, 4], "spread over the three tasks"
     assert doc["coverage"] == 100.0 and doc["collected"] == 10, "coverage counts what was chosen"
     again = bench.runpytest("--model", "random", "--limit", "10", "-m", "level1", "-p", "no:cacheprovider")
-    doc2 = json.loads((bench.path / "reports" / "results_random_level1.json").read_text("utf-8"))
+    doc2 = json.loads((last_run(bench.path) / "results_random_level1.json").read_text("utf-8"))
     assert [r["id"] for r in doc2["results"]] == [r["id"] for r in doc["results"]], "a seeded choice"
     assert again.parseoutcomes() == outcomes
 
@@ -222,7 +222,7 @@ def test_sigterm_to_the_controller_is_a_stop_with_a_summary(slow_project):
     assert rc == pytest.ExitCode.INTERRUPTED, text
     assert "V-SYNC results: openai:standin" in text and "V-SYNC exit status 2" in text, text
     assert "cannot send" not in text and "PluggyTeardownRaisedWarning" not in text, text
-    reports = bench.path / "reports"
+    reports = last_run(bench.path)
     doc = json.loads((reports / "results_openai_standin_level1_at.json").read_text("utf-8"))
     records = (reports / "results_openai_standin_level1_at.records.jsonl").read_text("utf-8").splitlines()
     assert len(records) == len(doc["results"]) < 24, "records and results agree on a partial run"

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.support import choice_items, write_dataset
+from tests.support import choice_items, last_run, write_dataset
 
 
 def config(text: bytes):  # type: ignore[no-untyped-def]
@@ -79,4 +79,4 @@ def test_a_good_output_pattern_still_names_the_results(bench):
     write_dataset(bench.path / "data" / "level_1", choice_items(2))
     res = bench.runpytest("--model", "constant", "-m", "avt")
     assert res.ret == 0
-    assert (bench.path / "reports" / "r_constant_01.json").is_file()
+    assert (last_run(bench.path, "constant") / "r_constant_01.json").is_file()

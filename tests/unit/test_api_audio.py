@@ -122,7 +122,7 @@ def test_send_audio_is_read_per_model_and_must_be_a_boolean(tmp_path):
     cfg = config(tmp_path, "models: {gpt-4o: {send_audio: true}, mini: {send_audio: 'yes'}}\n")
     assert build_model("openai:gpt-4o", cfg).send_audio is True
     assert build_model("gpt4o", cfg).send_audio is False, "gpt4o reads models.gpt4o, which says nothing"
-    with pytest.raises(ConfigError, match=r"models\.mini\.send_audio must be true or false, got 'yes'"):
+    with pytest.raises(ConfigError, match=r"models\.mini\.send_audio = 'yes': must be a valid boolean"):
         build_model("openai:mini", cfg)
 
 

@@ -163,5 +163,11 @@ def test_models_lists_names_needs_and_settings():
     assert res.returncode == 0
     assert "random: nothing" in res.stdout
     assert "gpt4o: OPENAI_API_KEY" in res.stdout
-    assert "settings: concurrency, fallback, provider, rate_limit, seed, user_prompt" in res.stdout
+    assert (
+        "av_sync: nothing beyond the package (numpy and PyAV): measures the clip\n"
+        "    settings: concurrency, fallback, fps, max_decoded_pixels, max_frames, provider, rate_limit, seed,"
+        " user_prompt\n"
+    ) in res.stdout
+    assert "omni:<served-name>: an OpenAI-compatible omni server already running" in res.stdout
+    assert "send_audio" in res.stdout.split("openai:<model-name>:", 1)[1].split("\n")[1]
     assert "omnivinci: not supported yet" in res.stdout

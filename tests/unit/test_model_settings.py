@@ -96,3 +96,17 @@ def test_a_rate_limit_given_as_a_model_arg_reaches_the_run_limits(tmp_path):
     )
     limits = cfg.run_limits("random")
     assert (limits.requests_per_min, limits.tokens_per_min) == (60.0, 5.0)
+
+
+def test_a_pixel_limit_written_as_2e9_is_the_number_it_spells(tmp_path):
+    # YAML 1.1 (PyYAML) reads 2e9 as a string; the docs write the default as 2e9
+    from_config = build_model("av_sync", config(tmp_path, "models:\n  av_sync: {max_decoded_pixels: 2e9}\n"))
+    assert from_config.sight.max_decoded_pixels == 2_000_000_000
+    from_arg = build_model("av_sync", config(tmp_path, "", "max_decoded_pixels=1.5E+6"))
+    assert from_arg.sight.max_decoded_pixels == 1_500_000
+    with pytest.raises(
+        ConfigError, match=r"models\.av_sync\.max_decoded_pixels = '2e9x': must be a valid number"
+    ):
+        build_model("av_sync", config(tmp_path, "models:\n  av_sync: {max_decoded_pixels: 2e9x}\n"))
+    with pytest.raises(ConfigError, match=r"max_decoded_pixels = '1e-3': must be greater than or equal to 1"):
+        build_model("av_sync", config(tmp_path, "", "max_decoded_pixels=1e-3"))

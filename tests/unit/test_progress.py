@@ -238,3 +238,32 @@ def test_drain_waits_for_the_running_jobs_only():
     release.set()
     assert pipeline.drain(30) == 0
     assert (pipeline.stats.completed, pipeline.stats.cancelled) == (1, 2)
+
+
+def test_a_progress_line_says_the_counts_of_the_answer_that_made_it_due():
+    """Under xdist another worker's report can arrive before this test's logfinish: the line that
+    is written there still says the count at which its step was reached (6 of 24 at 25 %, not 7)."""
+    from types import SimpleNamespace
+
+    from vsync_models.report.gates import CaseKey
+    from vsync_pytest.terminal import LiveProgress
+
+    ledger = SimpleNamespace(collected={f"t{i}": CaseKey(1, "at") for i in range(24)})
+    live = LiveProgress(ledger, "25%", clock=Clock())  # type: ignore[arg-type]
+    written: list[str] = []
+    tr = SimpleNamespace(isatty=lambda: False, write=lambda text, **_: written.append(text))
+    live.pytest_sessionstart(
+        SimpleNamespace(config=SimpleNamespace(pluginmanager=SimpleNamespace(get_plugin=lambda _: tr)))
+    )  # type: ignore[arg-type]
+
+    def report(i: int) -> SimpleNamespace:
+        return SimpleNamespace(nodeid=f"t{i}", failed=True, skipped=False)
+
+    for i in range(5):
+        live.pytest_runtest_logreport(report(i))  # type: ignore[arg-type]
+        live.pytest_runtest_logfinish()
+    assert written == []
+    live.pytest_runtest_logreport(report(5))  # type: ignore[arg-type]
+    live.pytest_runtest_logreport(report(6))  # type: ignore[arg-type]  # the other worker's, first
+    live.pytest_runtest_logfinish()
+    assert [line.split(" answered")[0] for line in written] == ["vsync: 6/24"]

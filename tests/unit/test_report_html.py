@@ -119,7 +119,7 @@ def test_vsync_report_writes_summary_and_items_under_xdist(bench):
     assert avt["95% CI (Wilson)"] == "15.0–85.0" and avt["errors"] == "0 (0.0%)"
     assert len(table.gains) == 1 and "level 1: +0.0 points" in table.gains[0]
     assert "<svg" in text and "id='vsync-chart'" in text
-    media = bench.path / "reports" / "constant_media"
+    media = report.parent / "constant_media"  # beside the report, in the run's folder
     assert len(list(media.glob("*.jpg"))) == 3  # one strip per clip, however many rows use it
     assert len(list(media.glob("*.m4a"))) == 3  # and its audio track
     assert "data:image/jpeg;base64," not in text  # no image inline in the page
@@ -150,7 +150,7 @@ def test_ids_and_responses_are_escaped_in_the_page(bench):
     write_dataset(bench.path / "data" / "level_1", items)
     use_answer(bench, "</script><script>alert(2)</script> A")
     bench.runpytest("--model", "constant", "-m", "avt", "--vsync-report")
-    _, data, text = parse_report(bench.path / "reports" / "constant.html")
+    _, data, text = parse_report(last_run(bench.path) / "constant.html")
     cells = [t["resultsTableRow"][1] for runs in data["tests"].values() for t in runs]
     hostile = "tests/test_level1.py::test_item[x1&lt;img src=x onerror=alert(1)&gt;-avt]"
     assert f'<td class="col-testId">{hostile}</td>' in cells

@@ -535,7 +535,7 @@ class AudioCanary:
         return self.status == "passed"
 
     def to_record(self) -> dict[str, Any]:
-        """JSON-ready, for ``reports/audio_canary_<model>.json``."""
+        """JSON-ready, for ``audio_canary_<model>.json`` in the run's folder."""
         return asdict(self)
 
     def describe(self) -> str:

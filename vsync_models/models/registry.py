@@ -147,9 +147,11 @@ def _openai_model(name: str, model_id: str, settings: OpenAISettings, config: Co
 def retry_policy(config: Config) -> RetryPolicy:
     """``runtime.max_retries`` (the original's key) with our backoff keys."""
     runtime = config.runtime
-    return RetryPolicy(
+    policy = RetryPolicy(
         max_retries=runtime.max_retries, base_s=runtime.retry_base_sec, cap_s=runtime.retry_cap_sec
     )
+    cap = runtime.retry_after_cap_sec
+    return policy if cap is None else replace(policy, max_wait_s=cap)
 
 
 def response_limit(config: Config) -> int:
@@ -287,7 +289,7 @@ def _gemini_model(name: str, model_id: str, settings: GeminiSettings, config: Co
         video_fps=settings.video_fps,
         inline_max_bytes=int(settings.inline_max_mb * 1024 * 1024),
         # Gemini's 429s carry long RetryInfo delays; wait up to five minutes for them
-        retry=replace(retry_policy(config), max_wait_s=300.0),
+        retry=replace(retry_policy(config), max_wait_s=config.runtime.retry_after_cap_sec or 300.0),
     )
 
 
@@ -454,6 +456,12 @@ def describe_models(config: Config) -> list[ModelInfo]:
             "av_sync", "nothing beyond the package (numpy and PyAV): measures the clip", AVSyncSettings
         ),
         ModelInfo(f"{_OPENAI_PREFIX}<model-name>", _OPENAI_NEEDS, OpenAISettings),
+        ModelInfo(
+            f"{_OMNI_PREFIX}<served-name>",
+            f"an OpenAI-compatible omni server already running (vLLM's layout): models.<served-name>.server_url, "
+            f"else ${OMNI_URL_ENV}, else {DEFAULT_OMNI_URL}",
+            ServedSettings,
+        ),
         ModelInfo("gpt4o", "OPENAI_API_KEY (or OPENAI_BASE_URL of a compatible endpoint)", OpenAISettings),
     ]
     out += [

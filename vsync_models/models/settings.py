@@ -13,12 +13,13 @@ To add a setting to a provider, add one annotated field with its default to its 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from vsync_models.errors import ConfigError
 
@@ -41,6 +42,21 @@ class _Strict(BaseModel):
     # strict: YAML and --model-arg values arrive typed, so "abc" for an integer is an error, never
     # int("abc"); an int is still accepted where a float is asked for.
     model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+# YAML 1.1 (PyYAML) reads a number in exponent form without a dot (``2e9``) as a string; YAML 1.2
+# and every reader of the docs read it as a number, so such a string is taken as the number it spells.
+_EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def _exponent_number(value: Any) -> Any:
+    if isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value.strip()):
+        return float(value)
+    return value
+
+
+_Number = Annotated[float, BeforeValidator(_exponent_number)]
+"""A float that also accepts YAML 1.1's string reading of ``2e9``; any other string is an error."""
 
 
 class RateLimit(_Strict):
@@ -78,7 +94,7 @@ class AVSyncSettings(ModelSettings):
     fps: float | None = Field(default=None, gt=0)
     """Frames per second it looks at (``None``: every frame), to measure a model's ceiling."""
     max_frames: int | None = Field(default=None, ge=1)
-    max_decoded_pixels: float | None = Field(default=None, ge=1)
+    max_decoded_pixels: _Number | None = Field(default=None, ge=1)
     """width × height × frames a clip may decode to (``None``: av_sync's default, 2e9; a float, so
     YAML's ``2.0e9`` is read)."""
 
