@@ -282,7 +282,7 @@ def _html_page(info, summary, records) -> str:  # type: ignore[no-untyped-def]
     # The renderer of the plugin's HTML report (pytest-free), for one page without pytest-html.
     from html import escape
 
-    from vsync_pytest.html_render import STYLE, item_html, summary_html
+    from vsync_models.report.html import STYLE, item_html, summary_html
 
     # no media: the rebuilt page has no clips beside it (the run's own report keeps its media folder)
     items = "".join(item_html(r) for r in records)

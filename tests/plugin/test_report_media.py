@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.support import REPO, choice_items, last_run, report_items, write_dataset
+from vsync_models.report.html import media_name
 from vsync_pytest.frame_strip import FrameStrips
-from vsync_pytest.html_render import media_name
 
 CLIP = "clip_0001.mp4"
 

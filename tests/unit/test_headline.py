@@ -11,9 +11,9 @@ import pytest
 
 from vsync_models.data.levels import LATE_FUSION_LEAKS
 from vsync_models.record import Record
+from vsync_models.report.html import summary_html
 from vsync_models.report.results import headline_fields, write_results
 from vsync_models.report.stats import ALL_TASKS, HEADLINE, summarize
-from vsync_pytest.html_render import summary_html
 from vsync_pytest.reporting import format_summary
 
 LEAKY = "said_when_event"

@@ -15,9 +15,7 @@ from tests.support import REPO, choice_items, last_run, report_items, write_data
 from vsync_models.record import Record
 from vsync_models.report.compare import RunInfo
 from vsync_models.report.gates import Count, CoverageRow
-from vsync_models.report.stats import summarize
-from vsync_pytest.frame_strip import FrameStrips
-from vsync_pytest.html_render import (
+from vsync_models.report.html import (
     ClipMedia,
     bar_chart_svg,
     item_html,
@@ -26,6 +24,8 @@ from vsync_pytest.html_render import (
     split_thinking,
     summary_html,
 )
+from vsync_models.report.stats import summarize
+from vsync_pytest.frame_strip import FrameStrips
 
 THINKING = "<think>The red circle's mouth moves with the words.</think>Answer: A"
 

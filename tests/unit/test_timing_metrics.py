@@ -105,7 +105,7 @@ def test_the_cuts_of_one_clip_are_one_cluster() -> None:
 
 
 def test_html_item_shows_the_time_answer_and_its_iou() -> None:
-    from vsync_pytest.html_render import item_html
+    from vsync_models.report.html import item_html
 
     html = item_html(
         rec(
