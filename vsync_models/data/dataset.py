@@ -14,7 +14,7 @@ import json
 import os
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ __all__ = [
     "load_level1",
     "probe_duration",
     "resolve_dataset_paths",
+    "task_name_problems",
 ]
 
 LEVEL_ANSWER_TYPES: dict[int, tuple[str, ...]] = {
@@ -547,3 +548,24 @@ def _load_one(json_path: Path, videos: Path, level: int | None) -> Dataset:
     if not items:
         raise DatasetError([f"{json_path}: dataset has no items"])
     return Dataset(items=tuple(items), path=json_path, video_dir=video_root, level=level)
+
+
+MARK_EXPRESSION_WORDS = frozenset({"and", "or", "not"})
+"""The words of pytest's ``-m`` expressions: a task named so could not be selected."""
+
+
+def task_name_problems(datasets: Iterable[Dataset], obeyed: Iterable[str]) -> list[str]:
+    """One line per task that cannot be a pytest marker: a name some plugin already obeys
+    (``obeyed``: ``skip``, ``xfail``, ``usefixtures``, ``vt``, ``level2``, …; it would skip or xfail
+    items, abort collection or widen ``-m``) or a word of ``-m`` expressions."""
+    reserved = set(obeyed)
+    problems = []
+    for dataset in datasets:
+        for task in dataset.tasks:
+            if task not in reserved and task not in MARK_EXPRESSION_WORDS:
+                continue
+            ids = [it.id for it in dataset if it.task == task]
+            shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+            what = "a word of -m expressions" if task in MARK_EXPRESSION_WORDS else "a marker pytest or a plugin obeys"
+            problems.append(f"{dataset.path}: task {task!r} (items {shown}) is {what}; rename the task")
+    return problems
