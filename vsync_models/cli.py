@@ -14,14 +14,16 @@ A closed pipe (``vsync compare A B | head``) ends the command quietly.
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from vsync_models.errors import ConfigError
+from vsync_models.errors import ConfigError, VsyncError
 
 __all__ = ["main"]
 
@@ -102,6 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return command(args)
     except ConfigError as exc:
         print(f"vsync {args.command}: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    except (VsyncError, OSError, sqlite3.Error, ValueError) as exc:  # unreadable run, full disk, busy cache
+        print(f"vsync {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return USAGE_ERROR
 
 
@@ -184,6 +189,8 @@ def _age_s(text: str) -> float:
         value = float(number)
     except ValueError:
         raise ConfigError(f"--older-than takes an age such as 30d, 12h or 90m, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"--older-than takes a positive age such as 30d, 12h or 90m, got {text!r}")
     return value * (unit or _UNITS["d"])
 
 

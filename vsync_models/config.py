@@ -110,7 +110,7 @@ class Config:
 
     def own_settings(self, name: str) -> dict[str, Any]:
         """``models.<name>`` overlaid with ``--model-arg`` (``models.defaults`` left out)."""
-        return _overlay(self.models.get(name, {}), self.model_args)
+        return overlay(self.models.get(name, {}), self.model_args)
 
     def model_settings(self, name: str) -> dict[str, Any]:
         """``models.defaults`` overlaid with ``models.<name>`` and ``--model-arg``, untyped; the typed
@@ -143,12 +143,12 @@ class RunLimits:
     tokens_per_min: float | None = None
 
 
-def _overlay(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+def overlay(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     """``over`` on ``base``; a mapping in both is overlaid key by key (``rate_limit.requests_per_min``)."""
     out = dict(base)
     for key, value in over.items():
         if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _overlay(out[key], value)
+            out[key] = overlay(out[key], value)
         else:
             out[key] = value
     return out

@@ -131,6 +131,9 @@ def test_cache_lists_per_model_and_clears_one_model_or_old_answers(tmp_path):
     assert cache.clear(older_than=time.time() + 1) == 3 and len(cache) == 0
     cache.close()
     assert cli("cache", "--cache-dir", str(tmp_path), "--older-than", "1d").returncode == 4
+    for age in ("-1d", "nan", "inf", "0"):  # a cutoff in the future would delete every answer
+        res = cli("cache", "--cache-dir", str(tmp_path), "--clear", "alpha", f"--older-than={age}")
+        assert res.returncode == 4 and "positive age" in res.stderr, (age, res.stderr)
 
 
 def test_synth_runs_the_generator_commands(tmp_path):

@@ -98,6 +98,18 @@ def test_a_rate_limit_given_as_a_model_arg_reaches_the_run_limits(tmp_path):
     assert (limits.requests_per_min, limits.tokens_per_min) == (60.0, 5.0)
 
 
+def test_a_nested_model_arg_keeps_the_sections_other_keys_in_the_typed_settings_too(tmp_path):
+    cfg = config(
+        tmp_path,
+        "models:\n  random: {rate_limit: {requests_per_min: 60, tokens_per_min: 1000}}\n",
+        "rate_limit.requests_per_min=30",
+    )
+    limit = model_settings("random", cfg).settings.rate_limit
+    assert limit is not None and (limit.requests_per_min, limit.tokens_per_min) == (30.0, 1000.0)
+    run = cfg.run_limits("random")
+    assert (run.requests_per_min, run.tokens_per_min) == (30.0, 1000.0), "shown and used agree"
+
+
 def test_a_pixel_limit_written_as_2e9_is_the_number_it_spells(tmp_path):
     # YAML 1.1 (PyYAML) reads 2e9 as a string; the docs write the default as 2e9
     from_config = build_model("av_sync", config(tmp_path, "models:\n  av_sync: {max_decoded_pixels: 2e9}\n"))

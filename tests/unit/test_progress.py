@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -188,6 +189,15 @@ def test_limit_gives_what_a_small_task_cannot_fill_to_the_others():
 def test_a_larger_limit_keeps_what_a_smaller_one_chose():
     full = dataset({"a": 30, "b": 30})
     assert {it.index for it in full.limited(6)} <= {it.index for it in full.limited(12)}
+
+
+def test_limit_counts_a_companion_sets_items_once_though_their_indices_restart():
+    main, extra = dataset({"who_said": 10}), dataset({"event_when_speaking": 10})
+    both = replace(main, items=main.items + extra.items)  # as load_dataset joins extra/*.json
+    for n in (4, 6, 10):
+        chosen = both.limited(n)
+        assert len(chosen) == n
+        assert {it.task for it in chosen} == {"who_said", "event_when_speaking"}
 
 
 def test_limit_at_or_above_the_size_is_the_whole_dataset():

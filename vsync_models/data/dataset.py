@@ -132,11 +132,12 @@ class Dataset:
                 take = min(share + (i < extra), len(by_task[task]) - quota[task])
                 quota[task] += take
                 left -= take
-        chosen: set[int] = set()
+        chosen: set[int] = set()  # positions in self.items: a companion set's indices restart at 0
+        position = {id(item): i for i, item in enumerate(self.items)}
         for task, items in by_task.items():
             picks = random.Random(f"{seed}:{self.level}:{task}").sample(range(len(items)), len(items))
-            chosen.update(items[i].index for i in picks[: quota[task]])
-        kept = tuple(item for item in self.items if item.index in chosen)
+            chosen.update(position[id(items[i])] for i in picks[: quota[task]])
+        kept = tuple(item for i, item in enumerate(self.items) if i in chosen)
         return replace(self, items=kept, selected_from=len(self.items))
 
 
@@ -564,7 +565,7 @@ def task_name_problems(datasets: Iterable[Dataset], obeyed: Iterable[str]) -> li
         for task in dataset.tasks:
             if task not in reserved and task not in MARK_EXPRESSION_WORDS:
                 continue
-            ids = [it.id for it in dataset if it.task == task]
+            ids = [str(it.id) for it in dataset if it.task == task]
             shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
             what = "a word of -m expressions" if task in MARK_EXPRESSION_WORDS else "a marker pytest or a plugin obeys"
             problems.append(f"{dataset.path}: task {task!r} (items {shown}) is {what}; rename the task")

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from vsync_models.config import overlay
 from vsync_models.errors import ConfigError
 
 __all__ = [
@@ -223,11 +224,8 @@ def resolve_settings(
 ) -> ResolvedSettings:
     """Validate ``defaults`` < ``own`` (``models.<name>``) < ``args`` (``--model-arg``) as ``cls``."""
     args = dict(args or {})
-    merged = {
-        **{k: v for k, v in defaults.items() if k in cls.model_fields},
-        **own,
-        **args,
-    }
+    # key by key, as Config.own_settings overlays (rate_limit.requests_per_min keeps tokens_per_min)
+    merged = overlay(overlay({k: v for k, v in defaults.items() if k in cls.model_fields}, own), args)
     try:
         settings = cls.model_validate(merged)
     except ValidationError as exc:
