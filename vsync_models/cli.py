@@ -249,16 +249,18 @@ def _day(t: float) -> str:
 def _report(args: argparse.Namespace) -> int:
     from vsync_models.record import read_records
     from vsync_models.report.compare import RunInfo, load_run, stable_hash
-    from vsync_models.report.results import write_results
+    from vsync_models.report.results import write_results, write_text_atomic
     from vsync_models.report.runs import BASELINE_NAME, resolve_run
     from vsync_models.report.stats import summarize
+    from vsync_models.report.tidy import tidy_path, write_tidy
     from vsync_models.types import MODALITY_ORDER
 
     run = resolve_run(args.run)
     sources = sorted(run.glob("*.records.jsonl")) if run.is_dir() else []
     if not sources:
         raise ConfigError(f"{args.run}: not a run folder with records files (*.records.jsonl)")
-    records = read_records(sources)
+    per_file = {source: read_records([source]) for source in sources}
+    records = [r for rs in per_file.values() for r in rs]
     if not records:
         raise ConfigError(f"{args.run}: its records files hold no record")
     out = args.out or run / "rebuilt"
@@ -266,11 +268,11 @@ def _report(args: argparse.Namespace) -> int:
     lines = []
     for source in sources:
         name = source.name.removesuffix(".records.jsonl") + ".json"
-        subset = [r for r in read_records([source])]
+        subset = sorted(per_file[source], key=lambda r: (r.level, MODALITY_ORDER.get(r.modality, 9)))
         modality = subset[0].modality if subset else "avt"
-        subset.sort(key=lambda r: (r.level, MODALITY_ORDER.get(r.modality, 9)))
         write_results(out / name, model, modality, subset)
-        lines.append(f"results written to {out / name}")
+        write_tidy(tidy_path(out / name), model, subset)
+        lines.append(f"results written to {out / name} and {tidy_path(out / name).name}")
     baseline = load_run(run / BASELINE_NAME) if (run / BASELINE_NAME).is_file() else None
     fingerprint = next((r.fingerprint for r in records if r.fingerprint), {})
     info = RunInfo(
@@ -280,7 +282,7 @@ def _report(args: argparse.Namespace) -> int:
         dataset_hash=(baseline.dataset_hash if baseline else None) or "-",
     )
     page = out / f"{run.parent.name}.html"
-    page.write_text(_html_page(info, summarize(records), records), encoding="utf-8")
+    write_text_atomic(page, _html_page(info, summarize(records), records))
     lines.append(f"HTML written to {page} ({len(records)} records, no model called)")
     return _print_lines(lines, 0)
 

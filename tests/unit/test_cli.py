@@ -156,6 +156,8 @@ def test_report_rebuilds_results_and_html_from_records_without_a_model(tmp_path)
     assert res.returncode == 0, res.stderr
     doc = json.loads((run / "rebuilt" / "results_m_level1.json").read_text(encoding="utf-8"))
     assert (doc["correct"], doc["total"], doc["accuracy"]) == (3, 6, 50.0)
+    tidy = (run / "rebuilt" / "results_m_level1.items.jsonl").read_text(encoding="utf-8").splitlines()
+    assert sorted(json.loads(line)["is_correct"] for line in tidy) == [False] * 3 + [True] * 3
     html = (run / "rebuilt" / "m.html").read_text(encoding="utf-8")
     assert "V-SYNC results: m" in html and html.count("<b class=vs-ok>correct</b>") == 3
     assert cli("report", str(tmp_path)).returncode == 4  # not a run folder
