@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--fail-on-regression", action="store_true", help="exit 12 when a gated group regressed")
     cmp.add_argument(
         "--gate-modalities",
-        default="avt",
+        default="avt",  # compare.HEADLINE_MODALITIES (not imported: --help stays light)
         metavar="LIST",
         help="modalities --fail-on-regression gates: comma-separated, or 'all' (default avt)",
     )
@@ -136,19 +136,16 @@ def _print_lines(lines: Sequence[str], status: int) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from vsync_models.report.compare import compare_runs, format_comparison, load_run
+    from vsync_models.report.compare import compare_runs, format_comparison, load_run, parse_gate_modalities
     from vsync_models.report.gates import GateStatus
     from vsync_models.report.stats import DEFAULT_SEED
-    from vsync_models.types import Modality
 
     if not 0 < args.alpha < 1:
         raise ConfigError("--alpha must be between 0 and 1")
-    gated = None
-    if args.gate_modalities.strip().lower() != "all":
-        try:
-            gated = tuple(Modality.parse(p).value for p in args.gate_modalities.split(",") if p.strip())
-        except ValueError as exc:
-            raise ConfigError(f"--gate-modalities: {exc}") from None
+    try:
+        gated = parse_gate_modalities(args.gate_modalities)
+    except ValueError as exc:
+        raise ConfigError(f"--gate-modalities: {exc}") from None
     try:
         a, b = load_run(args.a), load_run(args.b)
     except ValueError as exc:

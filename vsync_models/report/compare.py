@@ -34,7 +34,7 @@ from vsync_models.report.stats import (
     mcnemar,
     paired_bootstrap,
 )
-from vsync_models.types import MODALITY_ORDER
+from vsync_models.types import MODALITY_ORDER, Modality
 
 __all__ = [
     "BASELINE_FORMAT",
@@ -50,6 +50,7 @@ __all__ = [
     "files_hash",
     "format_comparison",
     "load_run",
+    "parse_gate_modalities",
     "run_from_records",
     "save_baseline",
     "stable_hash",
@@ -63,6 +64,18 @@ _HASH_LEN = 12
 HEADLINE_MODALITIES = ("avt",)
 """What ``--fail-on-regression`` gates by default: the synchronised condition. The ablations ``vt``
 and ``at`` are shown but not gated, since a model may rightly abstain without a stream."""
+
+
+def parse_gate_modalities(text: str) -> tuple[str, ...] | None:
+    """``--gate-modalities`` (pytest and ``vsync compare``): ``all`` (``None``: every modality), or a
+    comma-separated list of avt, vt, at; a ``ValueError`` names an unknown one."""
+    if text.strip().lower() == "all":
+        return None
+    gated = tuple(Modality.parse(part).value for part in text.split(",") if part.strip())
+    if not gated:
+        raise ValueError(f"names no modality: {text!r}; use avt, vt, at or all")
+    return gated
+
 
 Key = tuple[int, str, str]
 """(level, modality, item id as text): how items are paired across runs."""
