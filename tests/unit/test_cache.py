@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import signal
@@ -280,6 +281,28 @@ def test_a_claim_left_by_a_killed_run_is_stale(tmp_path):
     old = Claims(tmp_path / "claims2", pid=1, clock=lambda: 0.0)  # alive, but far too old
     assert old.claim("k")
     assert Claims(tmp_path / "claims2", alive=lambda pid: True).claim("k")
+
+
+def test_a_stale_claim_found_by_two_processes_leaves_the_fresh_claim_of_the_first(tmp_path):
+    from vsync_models.run.handoff import Claims
+
+    Claims(tmp_path, pid=4242).claim("k")  # left behind by a killed run
+    first = Claims(tmp_path, pid=1001, alive=lambda pid: pid != 4242)
+    second = Claims(tmp_path, pid=1002, alive=lambda pid: pid != 4242)
+    judge = second._stale
+    seen: list[bool] = []
+
+    def stale_then_first_claims(path):
+        verdict = judge(path)
+        if not seen:  # between the second's look and its removal, the first reclaims the key
+            seen.append(verdict)
+            assert first.claim("k")
+        return verdict
+
+    second._stale = stale_then_first_claims
+    assert seen == [] and not second.claim("k"), "the fresh claim holds"
+    assert seen == [True]
+    assert json.loads(first.marker("k").read_text(encoding="utf-8"))["pid"] == 1001
 
 
 def _key(evaluator, item) -> str:

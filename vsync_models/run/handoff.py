@@ -38,6 +38,8 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from filelock import FileLock
+
 from vsync_models.report.results import write_json_atomic
 
 __all__ = ["Claims", "Handoff"]
@@ -196,9 +198,8 @@ class Claims:
             try:
                 os.link(tmp, path)  # atomic, and refuses an existing marker: exactly one claimant
             except FileExistsError:
-                if not self._stale(path):
+                if not self._remove_if_stale(path):
                     return False
-                path.unlink(missing_ok=True)
                 return self.claim(key)
             finally:
                 tmp.unlink(missing_ok=True)
@@ -217,11 +218,21 @@ class Claims:
         with self._lock:
             self.waited += 1
         while path.exists():
-            if self._stale(path):
-                path.unlink(missing_ok=True)
+            if self._remove_if_stale(path):
                 break
             self._sleep(POLL_S)
         return not path.exists()
+
+    def _remove_if_stale(self, path: Path) -> bool:
+        """Remove the marker at ``path`` if it is stale, judged again under a lock: two processes that
+        both found it stale must not let the second remove the fresh claim the first made since."""
+        if not self._stale(path):
+            return False
+        with FileLock(f"{path}.lock"):
+            if not self._stale(path):
+                return False
+            path.unlink(missing_ok=True)
+        return True
 
     def _stale(self, path: Path) -> bool:
         """A claim nobody will answer: its process died, it is unreadable, or it is too old."""
