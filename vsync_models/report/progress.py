@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from vsync_models.report.stats import Tally
 from vsync_models.types import MODALITY_ORDER, Outcome
 
 __all__ = [
@@ -79,16 +80,6 @@ def parse_cadence(text: str, tty: bool) -> Cadence | None:
     return Cadence(every_s=number) if unit == "s" else Cadence(step_pct=number)
 
 
-@dataclass
-class _Tally:
-    correct: int = 0
-    scored: int = 0
-
-    @property
-    def accuracy(self) -> float | None:
-        return self.correct / self.scored if self.scored else None
-
-
 @dataclass(frozen=True)
 class ProgressSnapshot:
     """What one progress line shows."""
@@ -124,10 +115,9 @@ class Progress:
     clock: Callable[[], float] = time.monotonic
     total: int = 0
     done: int = 0
-    errors: int = 0
-    cached: int = 0
     in_flight: int = 0
-    _tallies: dict[str, _Tally] = field(default_factory=dict)
+    _tallies: dict[str, Tally] = field(default_factory=dict)
+    """Outcomes per modality: running accuracy, and (summed) errors and cached answers."""
     _finished_at: deque[float] = field(default_factory=deque)
     _start: float | None = None
     _last_line_at: float | None = None
@@ -148,17 +138,19 @@ class Progress:
     def finished(self, modality: str, outcome: Outcome, cached: bool = False) -> None:
         """One test ended: its modality, and how (``ERROR`` for infrastructure trouble)."""
         self.done += 1
-        self.cached += bool(cached)
-        if outcome is Outcome.ERROR:
-            self.errors += 1
-        else:
-            tally = self._tallies.setdefault(modality, _Tally())
-            tally.scored += 1
-            tally.correct += outcome is Outcome.CORRECT
+        self._tallies.setdefault(modality, Tally()).add(outcome, cached)
         now = self.clock()
         self._finished_at.append(now)
         while self._finished_at and self._finished_at[0] < now - RATE_WINDOW_S:
             self._finished_at.popleft()
+
+    @property
+    def errors(self) -> int:
+        return sum(t.error for t in self._tallies.values())
+
+    @property
+    def cached(self) -> int:
+        return sum(t.cached for t in self._tallies.values())
 
     def skipped(self) -> None:
         """One test ended without an answer to score (skipped): it counts towards the total only."""
@@ -198,9 +190,9 @@ class Progress:
         rate = self.rate()
         left = max(self.total - self.done, 0)
         accuracy = {
-            m: acc
+            m: t.correct / t.scored  # a fraction (Tally.accuracy is in percent)
             for m, t in sorted(self._tallies.items(), key=lambda p: MODALITY_ORDER.get(p[0], 9))
-            if (acc := t.accuracy) is not None
+            if t.scored
         }
         return ProgressSnapshot(
             done=self.done,
