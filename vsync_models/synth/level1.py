@@ -37,6 +37,7 @@ __all__ = [
     "GENERATOR_VERSION",
     "GenerationSummary",
     "encode_clip",
+    "file_record",
     "generate",
     "item_counts",
     "render_clip",
@@ -119,10 +120,7 @@ def generate(out_dir: Path, seed: int = 0, n_clips: int = 80) -> GenerationSumma
     for plan in plans:
         path = videos / plan.video_path
         render_clip(plan, voice, path)
-        data = path.read_bytes()
-        records.append(
-            {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)} | clip_truth(plan, voice)
-        )
+        records.append(file_record(path) | clip_truth(plan, voice))
     head = {
         "generator": "vsync_models.synth.level1",
         "generator_version": GENERATOR_VERSION,
@@ -142,6 +140,12 @@ def generate(out_dir: Path, seed: int = 0, n_clips: int = 80) -> GenerationSumma
         total_bytes=summary.total_bytes + speaker_bytes,
         seconds=time.perf_counter() - started,
     )
+
+
+def file_record(path: Path) -> dict[str, Any]:
+    """A rendered clip as a manifest pins it: its ``sha256`` and size in ``bytes``."""
+    data = path.read_bytes()
+    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
 
 
 def item_counts(items: list[dict[str, Any]]) -> dict[str, Any]:

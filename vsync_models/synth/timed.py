@@ -26,7 +26,6 @@ and samples, and with the pinned ``av`` / ``espeakng-loader`` versions the same 
 
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from vsync_models.synth.layout import FPS
 from vsync_models.synth.level1 import (
     GenerationSummary,
     encode_clip,
+    file_record,
     item_counts,
     write_set,
 )
@@ -267,8 +267,7 @@ def _render(plan: TimedPlan, voice: FittedVoice, videos: Path) -> list[dict[str,
         name = cut_path(plan, k) if plan.level == 3 else clip.video_path
         path = videos / name
         encode_clip(path, frames[:end], audio[: end * SAMPLES_PER_FRAME])
-        data = path.read_bytes()
-        files.append({"video_path": name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)})
+        files.append({"video_path": name} | file_record(path))
     return files
 
 
