@@ -27,7 +27,7 @@ from vsync_models.data.dataset import load_dataset
 from vsync_models.data.levels import Level, make_level
 from vsync_models.data.media import MediaPreparer
 from vsync_models.models.av_sync import AVSyncModel
-from vsync_models.report.ceilings import Ceiling, Ceilings, dump_ceilings, load_ceilings
+from vsync_models.report.ceilings import CEILINGS_PATH, Ceiling, Ceilings, dump_ceilings, load_ceilings
 from vsync_models.report.stats import ALL_TASKS, HEADLINE
 from vsync_models.run.evaluate import Evaluator
 from vsync_models.scoring.score import ScoringSettings
@@ -36,7 +36,8 @@ from vsync_models.types import Modality, Outcome, Sampling
 __all__ = ["COMMAND", "DEFAULT_PATH", "SAMPLINGS", "markdown", "measure", "to_json"]
 
 COMMAND = "python -m vsync_models.synth ceilings"
-DEFAULT_PATH = Path(__file__).resolve().parents[1] / "report" / "ceilings.json"
+DEFAULT_PATH = CEILINGS_PATH
+"""Where the measurement writes: the file the reports read."""
 SAMPLINGS = (Sampling(1.0), Sampling(2.0), Sampling(4.0), Sampling(), Sampling(1.0, 8))
 """1, 2 and 4 fps, every frame, and the OpenAI-compatible path's 1 fps with at most 8 frames."""
 ALL = ALL_TASKS
